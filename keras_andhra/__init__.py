@@ -1,0 +1,6 @@
+"""keras_andhra: ANDHRA Bandersnatch multi-head networks for Keras 3."""
+
+from keras_andhra import layers as layers
+from keras_andhra import models as models
+
+__version__ = "0.1.0"

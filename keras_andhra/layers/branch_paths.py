@@ -1,0 +1,65 @@
+"""Branch paths: which split each tensor of a branched network came from.
+
+A branch path is a tuple of branch indices, one per split taken from the
+network input: `()` for the trunk, `(1, 0)` for the first branch of the
+second branch. `AndhraSplit` and `BranchBlock` record the path on the
+symbolic tensors they return while a functional model is being built, and
+`HeadCollector` turns the paths of its inputs into head names.
+"""
+
+import keras
+
+_PATH_ATTR = "_keras_andhra_branch_path"
+
+
+def as_branch_list(inputs):
+    """Returns `(list_of_tensors, was_a_list)`."""
+    if isinstance(inputs, (list, tuple)):
+        return list(inputs), True
+    return [inputs], False
+
+
+def input_paths(inputs):
+    """Returns the branch path of every tensor in `inputs`.
+
+    A symbolic tensor that no keras_andhra layer produced is the trunk
+    `()` when it stands alone, or branch `(i,)` of a plain list.
+    """
+    tensors, _ = as_branch_list(inputs)
+    paths = []
+    for i, tensor in enumerate(tensors):
+        path = getattr(tensor, _PATH_ATTR, None)
+        if path is None:
+            path = (i,) if len(tensors) > 1 else ()
+        paths.append(tuple(path))
+    return paths
+
+
+def set_paths(tensors, paths):
+    """Records `paths` on symbolic `tensors` (eager tensors are left be)."""
+    for tensor, path in zip(tensors, paths):
+        if isinstance(tensor, keras.KerasTensor):
+            setattr(tensor, _PATH_ATTR, tuple(path))
+
+
+def head_name(path):
+    """Returns the stable head name for a branch path.
+
+    `()` gives `"head"`; `(0, 1, 1)` gives `"head_011"`. When a branch index
+    has two digits or more the indices are joined by underscores
+    (`"head_0_12"`) so that every name is unambiguous.
+    """
+    if not path:
+        return "head"
+    if all(index < 10 for index in path):
+        return "head_" + "".join(str(index) for index in path)
+    return "head_" + "_".join(str(index) for index in path)
+
+
+def branch_shapes(input_shape):
+    """Normalises one shape, or a list of branch shapes, to a list."""
+    if isinstance(input_shape, (list, tuple)) and any(
+        isinstance(dim, (list, tuple)) for dim in input_shape
+    ):
+        return [tuple(shape) for shape in input_shape]
+    return [tuple(input_shape)]
