@@ -114,13 +114,12 @@ class AndhraSplit(keras.layers.Layer):
     def __call__(self, inputs, *args, **kwargs):
         outputs = super().__call__(inputs, *args, **kwargs)
         paths = branch_paths.input_paths(inputs)
-        branch_paths.set_paths(
-            outputs,
-            [
+        if self.num_branches > 1:
+            paths = [
                 paths[k // self.num_branches] + (k % self.num_branches,)
                 for k in range(len(outputs))
-            ],
-        )
+            ]
+        branch_paths.set_paths(outputs, paths)
         return outputs
 
     def compute_output_shape(self, input_shape):

@@ -42,18 +42,19 @@ def set_paths(tensors, paths):
             setattr(tensor, _PATH_ATTR, tuple(path))
 
 
-def head_name(path):
-    """Returns the stable head name for a branch path.
+def head_names(paths):
+    """Returns the stable head names for a list of branch paths.
 
-    `()` gives `"head"`; `(0, 1, 1)` gives `"head_011"`. When a branch index
-    has two digits or more the indices are joined by underscores
-    (`"head_0_12"`) so that every name is unambiguous.
+    `()` gives `"head"`; `(0, 1, 1)` gives `"head_011"`. When any branch
+    index in the tree has two digits or more, every name joins its indices
+    with underscores (`"head_0_12"`) so that no two paths share a name.
     """
-    if not path:
-        return "head"
-    if all(index < 10 for index in path):
-        return "head_" + "".join(str(index) for index in path)
-    return "head_" + "_".join(str(index) for index in path)
+    wide = any(index >= 10 for path in paths for index in path)
+    separator = "_" if wide else ""
+    return [
+        "head_" + separator.join(str(i) for i in path) if path else "head"
+        for path in paths
+    ]
 
 
 def branch_shapes(input_shape):

@@ -88,10 +88,7 @@ class HeadCollector(keras.layers.Layer):
 
     def __call__(self, inputs, *args, **kwargs):
         if self._head_names is None:
-            names = [
-                branch_paths.head_name(path)
-                for path in branch_paths.input_paths(inputs)
-            ]
+            names = branch_paths.head_names(branch_paths.input_paths(inputs))
             if len(set(names)) != len(names):
                 names = [f"head_{i}" for i in range(len(names))]
             self._head_names = tuple(names)

@@ -144,6 +144,7 @@ def _rule_for(layer):
     if kind in _CONVOLUTIONS:
         if (
             layer.groups == 1
+            and layer.padding in ("same", "valid")
             and layer.data_format == "channels_last"
             and _is_plain(layer)
             and _is_elementwise(layer.activation)

@@ -1,0 +1,3 @@
+from keras_andhra.cli import main
+
+main()

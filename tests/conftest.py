@@ -1,0 +1,39 @@
+import os
+
+import keras
+import numpy as np
+import pytest
+
+
+def pytest_report_header(config):
+    return f"keras {keras.__version__}, backend {keras.backend.backend()}"
+
+
+def pytest_configure(config):
+    # KERAS_BACKEND must be set before Python starts: importing tensorflow
+    # first silently locks Keras to TensorFlow. Fail instead of testing the
+    # wrong backend.
+    requested = os.environ.get("KERAS_BACKEND")
+    if requested and keras.backend.backend() != requested:
+        raise pytest.UsageError(
+            f"KERAS_BACKEND={requested} but Keras runs on "
+            f"{keras.backend.backend()}."
+        )
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(0)
+
+
+def to_numpy(x):
+    return keras.ops.convert_to_numpy(x)
+
+
+def set_execution(model, execution):
+    """Forces every BranchBlock of `model` to one execution."""
+    from keras_andhra.layers import BranchBlock
+
+    for layer in model.layers:
+        if isinstance(layer, BranchBlock):
+            layer.execution = execution
