@@ -163,8 +163,20 @@ def test_paths_pass_through():
 def test_auto_follows_the_measured_table():
     block = BranchBlock(L.Dense(2))
     block(AndhraSplit(2)(keras.Input((4,))))
-    assert block.resolved_execution == backend.default_branch_execution()
+    assert block.resolved_execution == backend.default_branch_execution(2)
     assert backend.default_branch_execution() in ("loop", "stacked")
+
+
+def test_channel_threshold_rules(monkeypatch):
+    key = (keras.backend.backend(), backend.device_kind())
+    monkeypatch.setitem(backend.BRANCH_EXECUTION, key, 4)
+    narrow = BranchBlock(L.Dense(4))
+    narrow(AndhraSplit(2)(keras.Input((3,))))
+    wide = BranchBlock(keras.Sequential([L.Dense(2), L.Dense(8)]))
+    wide(AndhraSplit(2)(keras.Input((3,))))
+    assert narrow.resolved_execution == "stacked"
+    assert wide.resolved_execution == "loop"
+    assert stacked_execution.max_channels(conv_sequential()) == 6
 
 
 def test_unequal_branches_run_the_loop():

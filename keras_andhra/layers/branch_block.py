@@ -106,7 +106,9 @@ class BranchBlock(keras.layers.Layer):
         if len(self.copies) < 2 or not self._stackable:
             return "loop"
         if self.execution == "auto":
-            return backend.default_branch_execution()
+            return backend.default_branch_execution(
+                stacked_execution.max_channels(self.copies[0])
+            )
         return self.execution
 
     def build(self, input_shape):

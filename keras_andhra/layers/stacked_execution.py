@@ -139,6 +139,13 @@ def rule_name(layer):
     return "split" if rule is None else rule.__name__.lstrip("_")
 
 
+def max_channels(layer):
+    """The most filters or units of any layer inside `layer`."""
+    if isinstance(layer, keras.Model):
+        return max([max_channels(inner) for inner in layer.layers] or [0])
+    return getattr(layer, "filters", None) or getattr(layer, "units", 0)
+
+
 def _rule_for(layer):
     kind = type(layer)
     if kind in _CONVOLUTIONS:
