@@ -7,6 +7,7 @@ import keras_andhra
 DOCUMENTED = {
     "layers": ["AndhraSplit", "BranchBlock", "HeadCollector"],
     "models": ["abnet", "baseline_resnet"],
+    "data": ["load_digits"],
 }
 DOCS = pathlib.Path(__file__).resolve().parents[1] / "docs" / "api"
 
@@ -20,3 +21,18 @@ def test_every_public_name_imports_and_is_documented(group, name):
     assert obj.__doc__ and "Example" in obj.__doc__
     page = (DOCS / f"{group}.md").read_text()
     assert f"::: keras_andhra.{group}.{name}" in page
+
+
+def test_load_digits_shapes_and_split():
+    (x_train, y_train), (x_test, y_test) = keras_andhra.data.load_digits()
+    assert x_train.shape == (1437, 8, 8, 1) and x_test.shape == (360, 8, 8, 1)
+    assert (
+        x_train.dtype == "float32"
+        and 0.0 <= x_train.min() <= x_train.max() <= 1.0
+    )
+    assert sorted(set(y_test.tolist())) == list(range(10))
+
+
+def test_load_digits_bad_fraction():
+    with pytest.raises(ValueError, match="`test_fraction` must be between"):
+        keras_andhra.data.load_digits(test_fraction=1.5)

@@ -1,0 +1,44 @@
+import importlib.util
+import pathlib
+
+from keras_andhra import cli
+
+EXAMPLES = pathlib.Path(__file__).resolve().parents[1] / "examples"
+
+
+def load_example(name):
+    spec = importlib.util.spec_from_file_location(name, EXAMPLES / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_custom_branched_network_trains_four_heads(capsys):
+    accuracy = load_example("custom_branched_network").main(epochs=5)
+    assert list(accuracy) == ["head_00", "head_01", "head_10", "head_11"]
+    # Five epochs on digits: every head is well above chance (0.1).
+    assert min(accuracy.values()) > 0.5
+    assert "head_11:" in capsys.readouterr().out
+
+
+def test_abnet_family_sizes():
+    rows = load_example("abnet_family").main(width=8, residual_units=(0,))
+    name, baseline, abnet = rows[0]
+    assert name == "R0" and abnet > 6 * baseline
+
+
+def test_main_job_builds_and_summarises(capsys):
+    cli.main(["build", "--width", "4"])
+    out = capsys.readouterr().out
+    assert "8 heads" in out
+    assert "head_000, head_001" in out
+    assert "= the baseline bs_1g_r0" in out
+
+
+def test_main_job_reports_bad_arguments(capsys):
+    try:
+        cli.main(["--num-branches", "0"])
+    except SystemExit as exit:
+        assert "`num_branches` must be at least 1" in str(exit.code)
+    else:
+        raise AssertionError("expected SystemExit")
