@@ -99,6 +99,7 @@ class BranchBlock(keras.layers.Layer):
         self.execution = execution
         self.copies = []
         self._stackable = False
+        self._auto_execution = "loop"
 
     @property
     def resolved_execution(self):
@@ -106,9 +107,7 @@ class BranchBlock(keras.layers.Layer):
         if len(self.copies) < 2 or not self._stackable:
             return "loop"
         if self.execution == "auto":
-            return backend.default_branch_execution(
-                stacked_execution.max_channels(self.copies[0])
-            )
+            return self._auto_execution
         return self.execution
 
     def build(self, input_shape):
@@ -124,6 +123,10 @@ class BranchBlock(keras.layers.Layer):
         self._stackable = len(set(shapes)) == 1 and all(
             isinstance(s, tuple) and len(s) >= 2 and s[-1] is not None
             for s in output_shapes
+        )
+        # Resolved once: `call` runs every step, eagerly on PyTorch.
+        self._auto_execution = backend.default_branch_execution(
+            stacked_execution.max_channels(self.copies[0])
         )
         if self.execution == "stacked" and not self._stackable:
             raise ValueError(
