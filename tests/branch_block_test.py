@@ -225,9 +225,17 @@ def test_functional_graph_runner_exists():
     assert stacked_execution.rule_name(model) == "graph"
 
 
-@pytest.mark.parametrize("execution", ["loop", "stacked"])
-def test_save_and_load(tmp_path, rng, execution):
-    model = branched_model(residual_functional, (8, 8, 4), execution)
+@pytest.mark.parametrize(
+    "block, execution",
+    [
+        (residual_functional, "loop"),
+        (residual_functional, "stacked"),
+        (L.Dense(3), "auto"),
+        (conv_sequential(), "stacked"),
+    ],
+)
+def test_save_and_load(tmp_path, rng, block, execution):
+    model = branched_model(block, (8, 8, 4), execution)
     path = str(tmp_path / "block.keras")
     model.save(path)
     loaded = keras.saving.load_model(path, safe_mode=True)
@@ -236,3 +244,17 @@ def test_save_and_load(tmp_path, rng, execution):
     block = loaded.get_layer("block")
     assert block.execution == execution
     assert len(block.copies) == NUM_BRANCHES
+
+
+@pytest.mark.parametrize("block", [conv_sequential, residual_functional])
+def test_every_variable_has_its_own_path(tmp_path, block):
+    # Keras on PyTorch registers parameters by path; shared paths would
+    # leave some gradients unregistered and never zeroed.
+    model = branched_model(block, (8, 8, 4))
+    paths = [v.path for v in model.weights]
+    assert len(paths) == len(set(paths))
+    path = str(tmp_path / "m.keras")
+    model.save(path)
+    loaded = keras.saving.load_model(path)
+    paths = [v.path for v in loaded.weights]
+    assert len(paths) == len(set(paths))

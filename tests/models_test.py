@@ -182,3 +182,31 @@ def test_input_of_the_wrong_rank_at_call():
     model = models.abnet(0, **SMALL)
     with pytest.raises(ValueError):
         model(np.zeros((2, 8, 8), "float32"))
+
+
+def test_abnet_variable_paths_are_unique():
+    model = models.abnet(1, activation="prelu", **SMALL)
+    paths = [v.path for v in model.weights]
+    assert len(paths) == len(set(paths))
+
+
+def test_training_steps_are_reproducible(rng):
+    # Guards against run-to-run different gradients, such as PyTorch's
+    # for strided 1x1 convolutions of channels-last inputs.
+    model = models.baseline_resnet(0, num_classes=3, **SMALL)
+    model.compile(
+        optimizer=keras.optimizers.SGD(0.05),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+    )
+    x = rng.normal(size=(16, 8, 8, 3)).astype("float32")
+    y = rng.integers(0, 3, size=(16,))
+    start = [to_numpy(v) for v in model.variables]
+    results = []
+    for _ in range(3):
+        for variable, value in zip(model.variables, start):
+            variable.assign(value)
+        model.train_on_batch(x, y)
+        results.append([to_numpy(v) for v in model.trainable_variables])
+    for other in results[1:]:
+        for a, b in zip(results[0], other):
+            np.testing.assert_allclose(a, b, atol=1e-6)

@@ -6,7 +6,7 @@ import keras_andhra
 
 DOCUMENTED = {
     "layers": ["AndhraSplit", "BranchBlock", "HeadCollector"],
-    "models": ["abnet", "baseline_resnet"],
+    "models": ["AndhraModel", "abnet", "baseline_resnet"],
     "data": ["load_digits"],
 }
 DOCS = pathlib.Path(__file__).resolve().parents[1] / "docs" / "api"

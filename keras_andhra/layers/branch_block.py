@@ -114,7 +114,8 @@ class BranchBlock(keras.layers.Layer):
         shapes = branch_paths.branch_shapes(input_shape)
         for i, shape in enumerate(shapes):
             copy = self._new_copy(i)
-            copy.build(shape)
+            if not copy.built:
+                copy.build(shape)
             self.copies.append(copy)
         output_shapes = [
             copy.compute_output_shape(shape)
@@ -137,18 +138,27 @@ class BranchBlock(keras.layers.Layer):
             )
 
     def _new_copy(self, index):
-        if self._builder is not None:
-            copy = self._builder()
-            if not isinstance(copy, keras.layers.Layer):
-                raise TypeError(
-                    "The `block` function must return a Keras layer or "
-                    f"model. It returned: {copy!r}"
-                )
-            return copy
-        config = dict(self._block_config)
-        config["config"] = dict(config["config"])
-        config["config"]["name"] = f"{self.name}_copy{index}"
-        return keras.saving.deserialize_keras_object(config)
+        name = f"{self.name}_copy{index}"
+        # Every copy's variables get their own path. Keras on PyTorch
+        # registers parameters by path: copies sharing paths would leave
+        # gradients unregistered, never zeroed between steps.
+        with keras.name_scope(name):
+            if self._builder is not None:
+                copy = self._builder()
+                if not isinstance(copy, keras.layers.Layer):
+                    raise TypeError(
+                        "The `block` function must return a Keras layer or "
+                        f"model. It returned: {copy!r}"
+                    )
+                return copy
+            # A fresh copy: build() builds it for its own branch.
+            config = {
+                k: v
+                for k, v in self._block_config.items()
+                if k not in ("build_config", "compile_config")
+            }
+            config["config"] = dict(config["config"], name=name)
+            return keras.saving.deserialize_keras_object(config)
 
     def call(self, inputs, training=None):
         tensors, was_list = branch_paths.as_branch_list(inputs)

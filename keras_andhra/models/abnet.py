@@ -4,6 +4,7 @@ import keras
 
 from keras_andhra import layers
 from keras_andhra.models import resnet_blocks
+from keras_andhra.models.andhra_model import AndhraModel
 
 _NUM_SPLIT_POINTS = resnet_blocks.NUM_STAGES - 1
 
@@ -51,9 +52,9 @@ def abnet(
             baseline's activation stands.
 
     Returns:
-        A functional `keras.Model` whose output is `(batch, num_heads,
-        num_classes)`. Its `HeadCollector` layer, named `"heads"`, holds
-        `head_names` (`"head_000"` to `"head_111"` for the paper's tree).
+        An `AndhraModel` whose output is `(batch, num_heads, num_classes)`
+        logits, with `head_names` (`"head_000"` to `"head_111"` for the
+        paper's tree) and `num_heads`.
 
     Example:
 
@@ -61,7 +62,7 @@ def abnet(
     import keras_andhra as ka
 
     model = ka.models.abnet(residual_units=0, width=16)
-    model.get_layer("heads").head_names[:2]  # ['head_000', 'head_001']
+    model.head_names[:2]  # ['head_000', 'head_001']
     ```
 
     Reference:
@@ -106,7 +107,7 @@ def abnet(
     name = f"abnet_{num_branches}g_r{residual_units}"
     if split_after != (True,) * _NUM_SPLIT_POINTS:
         name += "_" + "".join("1" if s else "0" for s in split_after)
-    return keras.Model(inputs, outputs, name=name)
+    return AndhraModel(inputs, outputs, name=name)
 
 
 def _resolve_splits(num_levels, split_after):

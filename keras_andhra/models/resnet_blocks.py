@@ -39,7 +39,16 @@ def activation_layer(activation, name):
 def conv_bn(x, filters, kernel_size, strides, name):
     """Conv (no bias) then batch norm."""
     padding = "same"
-    if strides > 1 and kernel_size > 1:
+    if strides > 1 and kernel_size == 1:
+        # A strided 1x1 convolution is a subsample then a 1x1 convolution.
+        # Written so because PyTorch 2.13 on CPU computes a wrong,
+        # run-to-run different kernel gradient for strided 1x1 convolutions
+        # of channels-last inputs (which Keras passes it).
+        x = keras.layers.MaxPooling2D(
+            pool_size=1, strides=strides, name=f"{name}_subsample"
+        )(x)
+        strides = 1
+    elif strides > 1:
         x = keras.layers.ZeroPadding2D(kernel_size // 2, name=f"{name}_pad")(x)
         padding = "valid"
     x = keras.layers.Conv2D(

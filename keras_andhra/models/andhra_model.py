@@ -1,0 +1,261 @@
+import keras
+from keras import ops
+
+from keras_andhra.layers import HeadCollector
+from keras_andhra.models import head_metrics
+
+_REDUCTIONS = ("mean", "sum")
+_HEAD_LABELS = ("auto", "shared", "per_head")
+
+
+@keras.saving.register_keras_serializable(package="keras_andhra")
+class AndhraModel(keras.Model):
+    """A Keras model whose output is a stack of heads, trained jointly.
+
+    Build it like a functional model whose output comes from a
+    `HeadCollector`: `AndhraModel(inputs, outputs)`; `abnet(...)` returns
+    one. Then `compile` and `fit` as usual. The model applies one ordinary
+    Keras loss to every head and trains on the mean of the head losses (the
+    reference code's choice; `head_reduction="sum"` and `head_weights` are
+    options). Labels are given once, `fit(x, y)`, and apply to every head;
+    per-head labels with a head axis work too.
+
+    The head losses are computed vectorised: the heads are folded into the
+    batch axis and the loss runs once. Regularisation losses are added
+    once. The logs hold, under keys that are the same on every backend:
+
+    * `loss`: the combined loss;
+    * `<head>_loss` for every head, and `<head>_<metric>` for every
+      compiled metric (`head_011_accuracy`);
+    * for accuracy metrics, `best_<metric>` (the best head's value) and
+      `ensemble_<metric>` (the majority vote of the heads; ties go to the
+      smallest class);
+    * the same with `val_` in front during `fit` with validation data,
+
+    so `EarlyStopping(monitor="val_best_accuracy", mode="max")` and
+    `ModelCheckpoint` work as usual.
+
+    Example:
+
+    ```python
+    import numpy as np
+    import keras_andhra as ka
+
+    model = ka.models.abnet(0, width=4, input_shape=(8, 8, 1))
+    model.compile(
+        optimizer="adam",
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"],
+    )
+    x = np.random.rand(32, 8, 8, 1)
+    y = np.random.randint(0, 10, size=(32,))
+    history = model.fit(x, y, epochs=1, verbose=0)
+    sorted(history.history)[:3]
+    ```
+    """
+
+    @property
+    def head_names(self):
+        """Names of the heads, in the order of the output's head axis."""
+        return self._collector().head_names
+
+    @property
+    def num_heads(self):
+        """The number of heads."""
+        return self._collector().num_heads
+
+    def _collector(self):
+        for layer in reversed(self.layers):
+            if isinstance(layer, HeadCollector):
+                return layer
+        raise ValueError(
+            "An AndhraModel needs a `HeadCollector` layer making its output; "
+            "end the network with `keras_andhra.layers.HeadCollector()`."
+        )
+
+    def compile(
+        self,
+        optimizer="rmsprop",
+        loss=None,
+        metrics=None,
+        head_reduction="mean",
+        head_weights=None,
+        head_labels="auto",
+        **kwargs,
+    ):
+        """Configures the model for training.
+
+        Args:
+            optimizer: As in `keras.Model.compile`.
+            loss: One Keras loss (name, function or `keras.losses.Loss`),
+                applied to every head.
+            metrics: List of Keras metrics, each computed per head.
+            head_reduction: `"mean"` (default) or `"sum"` of the head
+                losses.
+            head_weights: Optional list of one float per head; the combined
+                loss is then the weighted sum of the head losses.
+            head_labels: `"auto"` (default), `"shared"` (labels without a
+                head axis, given to every head) or `"per_head"` (labels with
+                a head axis at position 1). `"auto"` decides from the
+                shapes and asks you to choose when both readings fit.
+            **kwargs: Other `keras.Model.compile` arguments
+                (`jit_compile`, `run_eagerly`, `steps_per_execution`, ...).
+        """
+        if loss is None:
+            raise ValueError(
+                "`AndhraModel.compile` needs a `loss`, which it applies to "
+                "every head, e.g. loss='sparse_categorical_crossentropy'."
+            )
+        if isinstance(loss, (list, tuple, dict)):
+            raise ValueError(
+                "`AndhraModel` applies one loss to every head; pass a single "
+                "loss, and `head_weights` to weight the heads. Received: "
+                f"loss={loss!r}"
+            )
+        if head_reduction not in _REDUCTIONS:
+            raise ValueError(
+                f"`head_reduction` must be one of {_REDUCTIONS}. Received: "
+                f"head_reduction={head_reduction!r}"
+            )
+        if head_labels not in _HEAD_LABELS:
+            raise ValueError(
+                f"`head_labels` must be one of {_HEAD_LABELS}. Received: "
+                f"head_labels={head_labels!r}"
+            )
+        if head_weights is not None:
+            head_weights = [float(w) for w in head_weights]
+            if len(head_weights) != self.num_heads:
+                raise ValueError(
+                    f"`head_weights` needs one weight per head "
+                    f"({self.num_heads}). Received: {len(head_weights)} "
+                    f"weights."
+                )
+        if metrics is not None and not isinstance(metrics, (list, tuple)):
+            metrics = [metrics]
+        super().compile(optimizer=optimizer, loss=None, **kwargs)
+        self._head_loss = keras.losses.get(loss)
+        self._head_reduction = head_reduction
+        self._head_weights = head_weights
+        self._head_labels = head_labels
+        # Kept out of Keras's automatic tracking (which would keep every
+        # compile's metrics forever); listed by the `metrics` property, the
+        # way Keras lists its own compiled metrics.
+        self.__dict__["_head_metrics"] = head_metrics.HeadMetrics(
+            self.head_names, metrics or ()
+        )
+        self._andhra_compile_config = {
+            "loss": keras.saving.serialize_keras_object(loss),
+            "metrics": keras.saving.serialize_keras_object(metrics),
+            "head_reduction": head_reduction,
+            "head_weights": head_weights,
+            "head_labels": head_labels,
+        }
+
+    @property
+    def metrics(self):
+        metrics = super().metrics
+        head = self.__dict__.get("_head_metrics")
+        if self.compiled and head is not None:
+            metrics = metrics[:1] + [head] + metrics[1:]
+        return metrics
+
+    def compute_loss(
+        self, x=None, y=None, y_pred=None, sample_weight=None, training=True
+    ):
+        head_losses = self._head_losses(y, y_pred, sample_weight)
+        self._head_metrics.update_losses(head_losses)
+        if self._head_weights is not None:
+            total = ops.sum(
+                head_losses * ops.convert_to_tensor(self._head_weights)
+            )
+        elif self._head_reduction == "sum":
+            total = ops.sum(head_losses)
+        else:
+            total = ops.mean(head_losses)
+        for loss in self.losses:
+            total = total + ops.cast(ops.sum(loss), total.dtype)
+        return total
+
+    def compute_metrics(self, x, y, y_pred, sample_weight=None):
+        y_heads, sparse = self._labels_per_head(y, y_pred)
+        self._head_metrics.update_state(
+            y_heads, y_pred, sample_weight, sparse=sparse
+        )
+        return self.get_metrics_result()
+
+    def _head_losses(self, y, y_pred, sample_weight):
+        """Mean loss of every head, `(num_heads,)`, in one loss call."""
+        y_heads, _ = self._labels_per_head(y, y_pred)
+        if keras.backend.standardize_dtype(y_pred.dtype) in (
+            "float16",
+            "bfloat16",
+        ):
+            y_pred = ops.cast(y_pred, "float32")
+        num_heads = y_pred.shape[1]
+        flat_pred = ops.reshape(y_pred, (-1,) + tuple(y_pred.shape[2:]))
+        flat_true = ops.reshape(y_heads, (-1,) + tuple(y_heads.shape[2:]))
+        loss = self._head_loss
+        if isinstance(loss, keras.losses.Loss):
+            per_sample = loss.call(flat_true, flat_pred)
+        else:
+            per_sample = loss(flat_true, flat_pred)
+        per_sample = ops.reshape(per_sample, (-1, num_heads, 1))
+        per_sample = ops.mean(ops.cast(per_sample, "float32"), axis=-1)
+        if sample_weight is not None:
+            weight = ops.reshape(ops.cast(sample_weight, "float32"), (-1, 1))
+            per_sample = per_sample * weight
+        return ops.mean(per_sample, axis=0)
+
+    def _labels_per_head(self, y, y_pred):
+        """Returns labels with a head axis and whether they are sparse."""
+        y = ops.convert_to_tensor(y)
+        rest = tuple(y_pred.shape[2:])
+        num_heads = y_pred.shape[1]
+        rank = len(y.shape) - 1
+        shared_sparse = tuple(y.shape[1:]) == rest[:-1]
+        shared_dense = tuple(y.shape[1:]) == rest
+        per_head_sparse = tuple(y.shape[1:]) == (num_heads,) + rest[:-1]
+        per_head_dense = tuple(y.shape[1:]) == (num_heads,) + rest
+        if rest and tuple(y.shape[1:]) == rest[:-1] + (1,) and rest[-1] != 1:
+            y = ops.squeeze(y, axis=-1)
+            shared_sparse, shared_dense = True, False
+        mode = self._head_labels
+        if mode == "auto":
+            shared = shared_sparse or shared_dense
+            per_head = per_head_sparse or per_head_dense
+            if shared and per_head:
+                raise ValueError(
+                    f"Labels of shape {tuple(y.shape)} fit both as one label "
+                    f"per sample and as one per head ({num_heads} heads); "
+                    "say which with compile(head_labels='shared') or "
+                    "compile(head_labels='per_head')."
+                )
+            mode = "shared" if shared else "per_head" if per_head else None
+        if mode == "shared" and (shared_sparse or shared_dense):
+            y = ops.broadcast_to(
+                ops.expand_dims(y, 1),
+                (ops.shape(y)[0], num_heads) + tuple(y.shape[1:]),
+            )
+            return y, shared_sparse and not shared_dense
+        if mode == "per_head" and (per_head_sparse or per_head_dense):
+            return y, per_head_sparse and not per_head_dense
+        raise ValueError(
+            f"Labels of shape {tuple(y.shape)} fit no head: the model's "
+            f"output is (batch, {num_heads}, {', '.join(map(str, rest))}). "
+            "Give one label per sample (shape (batch,) + label shape) or one "
+            f"per head (shape (batch, {num_heads}) + label shape). rank "
+            f"{rank + 1} labels received."
+        )
+
+    def get_compile_config(self):
+        config = super().get_compile_config()
+        if config is not None and hasattr(self, "_andhra_compile_config"):
+            config = dict(config)
+            config.update(self._andhra_compile_config)
+        return config
+
+    def compile_from_config(self, config):
+        config = keras.saving.deserialize_keras_object(config)
+        self.compile(**config)
+        if self.built:
+            self.optimizer.build(self.trainable_variables)

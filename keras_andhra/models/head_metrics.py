@@ -1,0 +1,146 @@
+"""Per-head metrics for `AndhraModel`, vectorised across heads.
+
+One `HeadMetrics` object keeps, for every head, the mean loss and every
+compiled metric, plus the best head's accuracy and the majority-vote
+ensemble's accuracy. Accuracy-type metrics are computed for all heads at
+once from the stacked `(batch, num_heads, ...)` predictions; any other
+Keras metric runs one instance per head.
+"""
+
+import keras
+from keras import ops
+
+_SPARSE = ("sparse_categorical_accuracy",)
+_DENSE = ("categorical_accuracy",)
+_ACCURACY = ("accuracy", "acc") + _SPARSE + _DENSE
+
+
+class HeadMetrics(keras.metrics.Metric):
+    """Loss and metrics of every head, the best head and the ensemble."""
+
+    def __init__(self, head_names, metrics=(), name="head_metrics"):
+        super().__init__(name=name)
+        self.head_names = list(head_names)
+        num_heads = len(self.head_names)
+        self.loss_total = self.add_variable(
+            shape=(num_heads,), initializer="zeros", name="loss_total"
+        )
+        self.loss_count = self.add_variable(
+            shape=(), initializer="zeros", name="loss_count"
+        )
+        self.accuracy_names = []
+        self.others = []
+        for spec in metrics or ():
+            name = spec if isinstance(spec, str) else None
+            if name in _ACCURACY:
+                self.accuracy_names.append(name)
+                continue
+            self.others.append(
+                (
+                    _metric_name(spec),
+                    [_clone_metric(spec) for _ in self.head_names],
+                )
+            )
+        self._own = [self.loss_total, self.loss_count]
+        if self.accuracy_names:
+            self.correct = self.add_variable(
+                shape=(num_heads,), initializer="zeros", name="correct"
+            )
+            self.ensemble_correct = self.add_variable(
+                shape=(), initializer="zeros", name="ensemble_correct"
+            )
+            self.count = self.add_variable(
+                shape=(), initializer="zeros", name="count"
+            )
+            self._own += [self.correct, self.ensemble_correct, self.count]
+
+    @property
+    def variables(self):
+        variables = list(self._own)
+        for _, per_head in self.others:
+            for metric in per_head:
+                variables.extend(metric.variables)
+        return variables
+
+    def update_losses(self, head_losses):
+        """Adds one batch's per-head mean losses `(num_heads,)`."""
+        self.loss_total.assign_add(ops.cast(head_losses, self.dtype))
+        self.loss_count.assign_add(ops.cast(1, self.dtype))
+
+    def update_state(self, y_true, y_pred, sample_weight=None, sparse=True):
+        """Updates from labels and predictions, both with a head axis."""
+        if self.accuracy_names:
+            self._update_accuracy(y_true, y_pred, sample_weight, sparse)
+        for _, per_head in self.others:
+            for index, metric in enumerate(per_head):
+                metric.update_state(
+                    y_true[:, index], y_pred[:, index], sample_weight
+                )
+
+    def _update_accuracy(self, y_true, y_pred, sample_weight, sparse):
+        num_classes = y_pred.shape[-1]
+        labels = y_true if sparse else ops.argmax(y_true, axis=-1)
+        labels = ops.cast(labels, "int32")
+        predicted = ops.cast(ops.argmax(y_pred, axis=-1), "int32")
+        hits = ops.cast(ops.equal(predicted, labels), self.dtype)
+        # Majority vote; ties go to the smallest class (argmax takes the
+        # first maximum), as in the reference code.
+        votes = ops.sum(ops.one_hot(predicted, num_classes), axis=1)
+        winner = ops.cast(ops.argmax(votes, axis=-1), "int32")
+        ensemble = ops.cast(ops.equal(winner, labels[:, 0]), self.dtype)
+        hits = ops.reshape(hits, (ops.shape(hits)[0], hits.shape[1], -1))
+        ensemble = ops.reshape(ensemble, (ops.shape(ensemble)[0], -1))
+        weights = ops.ones_like(ensemble)
+        if sample_weight is not None:
+            weights = weights * ops.reshape(
+                ops.cast(sample_weight, self.dtype), (-1, 1)
+            )
+        self.correct.assign_add(
+            ops.sum(hits * ops.expand_dims(weights, 1), axis=(0, 2))
+        )
+        self.ensemble_correct.assign_add(ops.sum(ensemble * weights))
+        self.count.assign_add(ops.sum(weights))
+
+    def result(self):
+        results = {}
+        losses = self.loss_total / ops.maximum(self.loss_count, 1.0)
+        for index, head in enumerate(self.head_names):
+            results[f"{head}_loss"] = losses[index]
+        if self.accuracy_names:
+            count = ops.maximum(self.count, 1.0)
+            accuracy = self.correct / count
+            for name in self.accuracy_names:
+                for index, head in enumerate(self.head_names):
+                    results[f"{head}_{name}"] = accuracy[index]
+                results[f"best_{name}"] = ops.max(accuracy)
+                results[f"ensemble_{name}"] = self.ensemble_correct / count
+        for name, per_head in self.others:
+            values = []
+            for head, metric in zip(self.head_names, per_head):
+                values.append(metric.result())
+                results[f"{head}_{name}"] = values[-1]
+        return results
+
+    def reset_state(self):
+        for variable in self._own:
+            variable.assign(ops.zeros(variable.shape, variable.dtype))
+        for _, per_head in self.others:
+            for metric in per_head:
+                metric.reset_state()
+
+
+def _metric_name(spec):
+    if isinstance(spec, str):
+        return spec
+    if isinstance(spec, keras.metrics.Metric):
+        return spec.name
+    return getattr(spec, "__name__", "metric")
+
+
+def _clone_metric(spec):
+    if isinstance(spec, keras.metrics.Metric):
+        return spec.__class__.from_config(spec.get_config())
+    function = keras.metrics.get(spec)
+    if isinstance(function, keras.metrics.Metric):
+        return function.__class__.from_config(function.get_config())
+    return keras.metrics.MeanMetricWrapper(function, name=_metric_name(spec))
