@@ -1,10 +1,15 @@
 """The command-line main job: `keras-andhra` / `python -m keras_andhra`.
 
+    keras-andhra                  train ABNet and the baseline on digits
+    keras-andhra train --dataset cifar10 --data-dir DIR --epochs 200
+    keras-andhra build            build and summarise, no training
+
 Arguments are parsed before Keras is imported, because `--backend` must set
 KERAS_BACKEND before anything imports Keras.
 """
 
 import argparse
+import json
 import os
 import sys
 import time
@@ -14,27 +19,35 @@ def _parser():
     parser = argparse.ArgumentParser(
         prog="keras-andhra",
         description=(
-            "Build an ANDHRA Bandersnatch network (ABNet) and its baseline "
-            "on bundled data and show the heads, parameters and speed."
+            "Train an ANDHRA Bandersnatch network (ABNet) and its baseline "
+            "the same way, then compare the heads, their ensemble and the "
+            "baseline. Without arguments: digits, offline, about a minute."
         ),
     )
     sub = parser.add_subparsers(dest="command")
-    build = sub.add_parser(
-        "build", help="build ABNet and the baseline on digits (default)"
-    )
-    for p in (parser, build):
+    train = sub.add_parser("train", help="train and compare (default)")
+    build = sub.add_parser("build", help="build and summarise only")
+    for p in (parser, train, build):
         p.add_argument(
             "--backend",
             choices=["tensorflow", "jax", "torch"],
             help="Keras backend (default: $KERAS_BACKEND or tensorflow)",
         )
+        p.add_argument(
+            "--dataset",
+            choices=["digits", "cifar10", "cifar100"],
+            default="digits",
+        )
+        p.add_argument("--data-dir", help="tensorflow-datasets data dir")
         p.add_argument("--residual-units", type=int, default=0)
         p.add_argument("--width", type=int, default=16)
         p.add_argument("--num-branches", type=int, default=2)
         p.add_argument("--num-levels", type=int, default=3)
-        p.add_argument(
-            "--activation", default="relu", help="'relu', 'prelu', ..."
-        )
+        p.add_argument("--activation", default="relu")
+    for p in (parser, train):
+        p.add_argument("--epochs", type=int, default=15)
+        p.add_argument("--batch-size", type=int, default=64)
+        p.add_argument("--output", help="directory for models and results")
     return parser
 
 
@@ -45,44 +58,78 @@ def main(argv=None):
             sys.modules["keras"].backend.backend() != args.backend
         ):
             sys.exit(
-                f"Keras is already imported on another backend; run "
+                "Keras is already imported on another backend; run "
                 f"`KERAS_BACKEND={args.backend} keras-andhra ...` instead."
             )
         os.environ["KERAS_BACKEND"] = args.backend
-    build(args)
+    data = _load(args)
+    try:
+        model, baseline = _build(args, data[0][0].shape[1:], data[2])
+    except (TypeError, ValueError) as error:
+        sys.exit(f"keras-andhra: {error}")
+    _describe(model, baseline, args, data)
+    if args.command != "build":
+        train(model, baseline, args, data)
 
 
-def build(args):
+def _load(args):
     import numpy as np
+
+    import keras_andhra as ka
+
+    if args.dataset == "digits":
+        (x_train, y_train), (x_test, y_test) = ka.data.load_digits()
+    else:
+        try:
+            (x_train, y_train), (x_test, y_test) = ka.data.load_cifar(
+                args.dataset, data_dir=args.data_dir
+            )
+        except (ImportError, RuntimeError) as error:
+            sys.exit(f"keras-andhra: {error}")
+        x_train = x_train.astype("float32") / 255.0
+        x_test = x_test.astype("float32") / 255.0
+    num_classes = int(max(y_train.max(), y_test.max())) + 1
+    # Heads are selected on a validation split, never on the test data.
+    rng = np.random.default_rng(0)
+    order = rng.permutation(len(x_train))
+    cut = len(x_train) // 10
+    valid, fit = order[:cut], order[cut:]
+    return (
+        (x_train[fit], y_train[fit]),
+        (x_train[valid], y_train[valid], x_test, y_test),
+        num_classes,
+    )
+
+
+def _build(args, shape, num_classes):
+    import keras_andhra as ka
+
+    model = ka.models.abnet(
+        args.residual_units,
+        num_classes=num_classes,
+        num_branches=args.num_branches,
+        num_levels=args.num_levels,
+        width=args.width,
+        input_shape=shape,
+        activation=args.activation,
+    )
+    baseline = ka.models.baseline_resnet(
+        args.residual_units,
+        num_classes=num_classes,
+        width=args.width,
+        input_shape=shape,
+        activation=args.activation,
+    )
+    return model, baseline
+
+
+def _describe(model, baseline, args, data):
+    import keras
 
     import keras_andhra as ka
     from keras_andhra import backend
 
-    (x_train, _), (x_test, y_test) = ka.data.load_digits()
-    shape = x_train.shape[1:]
-    try:
-        model = ka.models.abnet(
-            args.residual_units,
-            num_classes=10,
-            num_branches=args.num_branches,
-            num_levels=args.num_levels,
-            width=args.width,
-            input_shape=shape,
-            activation=args.activation,
-        )
-        baseline = ka.models.baseline_resnet(
-            args.residual_units,
-            num_classes=10,
-            width=args.width,
-            input_shape=shape,
-            activation=args.activation,
-        )
-    except (TypeError, ValueError) as error:
-        sys.exit(f"keras-andhra: {error}")
-
-    import keras
-
-    heads = model.get_layer("heads")
+    (x_fit, _), (x_valid, _, x_test, _), _ = data
     blocks = [
         layer
         for layer in model.layers
@@ -90,38 +137,97 @@ def build(args):
     ]
     print(
         f"backend {keras.backend.backend()} on {backend.device_kind()}; "
-        f"digits {x_train.shape[0]} train / {x_test.shape[0]} test images "
-        f"of shape {shape}"
+        f"{args.dataset}: {len(x_fit)} train / {len(x_valid)} validation / "
+        f"{len(x_test)} test images of shape {x_fit.shape[1:]}"
     )
-    print(f"{model.name}: {heads.num_heads} heads, width {args.width}")
-    print(f"  heads: {', '.join(heads.head_names)}")
-    trainable = _count(model.trainable_weights)
-    per_head = _count(baseline.trainable_weights)
-    print(f"  trainable parameters: {trainable:,} in all")
-    print(f"  one head's path: {per_head:,} = the baseline {baseline.name}")
+    print(f"{model.name}: {model.num_heads} heads, width {args.width}")
+    print(f"  heads: {', '.join(model.head_names)}")
+    print(f"  trainable parameters: {_count(model):,} in all")
+    print(
+        f"  one head's path: {_count(baseline):,} = the baseline "
+        f"{baseline.name}"
+    )
     print(
         "  branch execution: "
         + ", ".join(f"{b.name} {b.resolved_execution}" for b in blocks)
     )
-    start = time.perf_counter()
-    logits = model.predict(x_test, batch_size=128, verbose=0)
-    seconds = time.perf_counter() - start
-    accuracy = (np.argmax(logits, -1) == y_test[:, None]).mean(axis=0)
-    print(
-        f"  forward pass over {len(x_test)} test images: {seconds:.2f} s, "
-        f"output {logits.shape}"
-    )
-    print(
-        "  untrained per-head accuracy (chance is 0.10): "
-        + " ".join(f"{a:.2f}" for a in accuracy)
-    )
 
 
-def _count(weights):
+def train(model, baseline, args, data):
+    import keras
+    import numpy as np
+
+    (x_fit, y_fit), (x_valid, y_valid, x_test, y_test), _ = data
+    results = {"dataset": args.dataset, "backend": keras.backend.backend()}
+    steps = max(1, len(x_fit) // args.batch_size) * args.epochs
+    for name, net in (("abnet", model), ("baseline", baseline)):
+        loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+        optimizer = keras.optimizers.SGD(
+            keras.optimizers.schedules.CosineDecay(0.05, steps),
+            momentum=0.9,
+        )
+        net.compile(optimizer=optimizer, loss=loss, metrics=["accuracy"])
+        print(f"\nTraining {net.name} for {args.epochs} epochs")
+        start = time.perf_counter()
+        net.fit(
+            x_fit,
+            y_fit,
+            validation_data=(x_valid, y_valid),
+            epochs=args.epochs,
+            batch_size=args.batch_size,
+            verbose="auto",
+        )
+        results[f"{name}_seconds"] = time.perf_counter() - start
+
+    valid_logits = model.predict(x_valid, verbose=0)
+    test_logits = model.predict(x_test, verbose=0)
+    valid_acc = (valid_logits.argmax(-1) == y_valid[:, None]).mean(0)
+    test_acc = (test_logits.argmax(-1) == y_test[:, None]).mean(0)
+    votes = np.apply_along_axis(
+        np.bincount, 1, test_logits.argmax(-1), minlength=test_logits.shape[-1]
+    )
+    ensemble = float((votes.argmax(-1) == y_test).mean())
+    best = int(valid_acc.argmax())
+    baseline_acc = float(
+        (baseline.predict(x_test, verbose=0).argmax(-1) == y_test).mean()
+    )
+    print(f"\n{'head':<12}{'validation':>12}{'test':>10}")
+    for i, name in enumerate(model.head_names):
+        mark = "  <- best on validation" if i == best else ""
+        print(f"{name:<12}{valid_acc[i]:>12.4f}{test_acc[i]:>10.4f}{mark}")
+    print(f"{'ensemble':<12}{'':>12}{ensemble:>10.4f}  (majority vote)")
+    print(f"{'baseline':<12}{'':>12}{baseline_acc:>10.4f}")
+    print(
+        f"\nbest head {model.head_names[best]} (chosen on validation): "
+        f"test {test_acc[best]:.4f} vs baseline {baseline_acc:.4f}; "
+        f"ensemble {ensemble:.4f}"
+    )
+    results.update(
+        {
+            "heads": {
+                name: {"validation": float(v), "test": float(t)}
+                for name, v, t in zip(model.head_names, valid_acc, test_acc)
+            },
+            "best_head": model.head_names[best],
+            "ensemble_test": ensemble,
+            "baseline_test": baseline_acc,
+        }
+    )
+    if args.output:
+        os.makedirs(args.output, exist_ok=True)
+        model.save(os.path.join(args.output, "abnet.keras"))
+        baseline.save(os.path.join(args.output, "baseline.keras"))
+        with open(os.path.join(args.output, "results.json"), "w") as f:
+            json.dump(results, f, indent=2)
+        print(f"saved models and results.json to {args.output}")
+    return results
+
+
+def _count(model):
     total = 0
-    for w in weights:
+    for weight in model.trainable_weights:
         size = 1
-        for d in w.shape:
-            size *= d
+        for dim in weight.shape:
+            size *= dim
         total += size
     return total

@@ -264,3 +264,24 @@ def test_fit_before_compile(rng):
     x, y = data(rng)
     with pytest.raises(ValueError, match="compile"):
         small_model().fit(x, y, verbose=0)
+
+
+@pytest.fixture
+def mixed_bfloat16():
+    policy = keras.config.dtype_policy()
+    keras.config.set_dtype_policy("mixed_bfloat16")
+    yield
+    keras.config.set_dtype_policy(policy)
+
+
+def test_mixed_precision_trains(rng, mixed_bfloat16):
+    model = models.abnet(0, num_classes=3, width=4, input_shape=(8, 8, 1))
+    assert model.output.dtype == "bfloat16"
+    model.compile(
+        optimizer=keras.optimizers.Adam(0.01), loss=CE, metrics=["accuracy"]
+    )
+    x = rng.normal(size=(32, 8, 8, 1)).astype("float32")
+    y = rng.integers(0, 3, size=(32,))
+    history = model.fit(x, y, epochs=3, batch_size=16, verbose=0)
+    losses = history.history["loss"]
+    assert np.isfinite(losses).all() and losses[-1] < losses[0]

@@ -1,5 +1,8 @@
 import importlib.util
+import json
 import pathlib
+
+import pytest
 
 from keras_andhra import cli
 
@@ -42,3 +45,23 @@ def test_main_job_reports_bad_arguments(capsys):
         assert "`num_branches` must be at least 1" in str(exit.code)
     else:
         raise AssertionError("expected SystemExit")
+
+
+def test_main_job_trains_and_compares(tmp_path, capsys):
+    cli.main(
+        ["train", "--epochs", "1", "--width", "4", "--output", str(tmp_path)]
+    )
+    out = capsys.readouterr().out
+    assert "<- best on validation" in out
+    assert "(majority vote)" in out and "baseline" in out
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert len(results["heads"]) == 8
+    assert results["best_head"] in results["heads"]
+    assert 0.0 <= results["ensemble_test"] <= 1.0
+    assert (tmp_path / "abnet.keras").exists()
+
+
+def test_cifar_without_data_or_network_fails_fast():
+    with pytest.raises(SystemExit) as exit:
+        cli.main(["--dataset", "cifar10", "--epochs", "1"])
+    assert "--data-dir" in str(exit.value.code)

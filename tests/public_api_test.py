@@ -1,4 +1,5 @@
 import pathlib
+import re
 
 import pytest
 
@@ -7,7 +8,7 @@ import keras_andhra
 DOCUMENTED = {
     "layers": ["AndhraSplit", "BranchBlock", "HeadCollector"],
     "models": ["AndhraModel", "abnet", "baseline_resnet"],
-    "data": ["load_digits"],
+    "data": ["load_digits", "load_cifar"],
 }
 DOCS = pathlib.Path(__file__).resolve().parents[1] / "docs" / "api"
 
@@ -36,3 +37,16 @@ def test_load_digits_shapes_and_split():
 def test_load_digits_bad_fraction():
     with pytest.raises(ValueError, match="`test_fraction` must be between"):
         keras_andhra.data.load_digits(test_fraction=1.5)
+
+
+@pytest.mark.parametrize(
+    "group, name",
+    [(group, name) for group, names in DOCUMENTED.items() for name in names],
+)
+def test_docstring_examples_run(group, name):
+    doc = getattr(getattr(keras_andhra, group), name).__doc__
+    blocks = re.findall(r"```python\n(.*?)```", doc, re.S)
+    assert blocks
+    for block in blocks:
+        source = "\n".join(line[4:] for line in block.splitlines())
+        exec(compile(source, f"{name} example", "exec"), {})

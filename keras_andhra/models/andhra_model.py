@@ -38,6 +38,7 @@ class AndhraModel(keras.Model):
     Example:
 
     ```python
+    import keras
     import numpy as np
     import keras_andhra as ka
 
