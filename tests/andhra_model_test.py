@@ -196,7 +196,9 @@ def test_fit_with_validation_and_early_stopping(rng, options):
 
 
 def test_save_load_keeps_predictions_and_training_state(tmp_path, rng):
-    model = models.abnet(0, num_classes=3, width=4, input_shape=(8, 8, 1))
+    model = models.abnet(
+        0, num_classes=3, width=4, num_levels=1, input_shape=(8, 8, 1)
+    )
     model.compile(
         optimizer=keras.optimizers.Adam(0.01), loss=CE, metrics=["accuracy"]
     )
@@ -275,7 +277,9 @@ def mixed_bfloat16():
 
 
 def test_mixed_precision_trains(rng, mixed_bfloat16):
-    model = models.abnet(0, num_classes=3, width=4, input_shape=(8, 8, 1))
+    model = models.abnet(
+        0, num_classes=3, width=4, num_levels=1, input_shape=(8, 8, 1)
+    )
     assert model.output.dtype == "bfloat16"
     model.compile(
         optimizer=keras.optimizers.Adam(0.01), loss=CE, metrics=["accuracy"]

@@ -9,6 +9,7 @@ DOCUMENTED = {
     "layers": ["AndhraSplit", "BranchBlock", "HeadCollector"],
     "models": ["AndhraModel", "abnet", "baseline_resnet"],
     "data": ["load_digits", "load_cifar"],
+    "gradients": ["GradientAggregator", "Mean", "Sum"],
 }
 DOCS = pathlib.Path(__file__).resolve().parents[1] / "docs" / "api"
 

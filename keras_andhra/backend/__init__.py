@@ -19,6 +19,7 @@ else:  # numpy, openvino: inference only, no device to choose for.
     from keras_andhra.backend import generic as _impl
 
 device_kind = _impl.device_kind
+HeadTrainer = _impl.HeadTrainer
 
 # Default execution of `BranchBlock`, per backend and device kind, chosen
 # by measurement (`benchmarks/branch_speed.py`, table in

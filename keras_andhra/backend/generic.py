@@ -1,6 +1,10 @@
-"""Backends without a device choice (numpy, openvino)."""
+"""Backends without a device choice or training (numpy, openvino)."""
 
 
 def device_kind():
     """Returns "cpu": these backends compute on the host."""
     return "cpu"
+
+
+class HeadTrainer:
+    """These backends do not train: nothing to add."""

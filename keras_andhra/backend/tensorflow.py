@@ -1,8 +1,44 @@
-"""TensorFlow specifics."""
+"""TensorFlow specifics: device kind and the per-head gradient step."""
 
+import keras
 import tensorflow as tf
 
 
 def device_kind():
     """Returns "gpu" when TensorFlow sees a GPU, else "cpu"."""
     return "gpu" if tf.config.list_physical_devices("GPU") else "cpu"
+
+
+class HeadTrainer:
+    """Per-head gradients in one compiled step, when an aggregator is set."""
+
+    def train_step(self, data):
+        aggregator = self.gradient_aggregator
+        if aggregator is None:
+            return super().train_step(data)
+        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+        variables = self.trainable_variables
+        with tf.GradientTape(persistent=True) as tape:
+            leaves = self.head_outputs(x, training=True)
+            head_losses = self.per_head_losses(y, leaves, sample_weight)
+            regularization = self.regularization_loss()
+            scaled = [self.optimizer.scale_loss(loss) for loss in head_losses]
+        head_gradients = [tape.gradient(loss, variables) for loss in scaled]
+        gradients = aggregator(head_gradients)
+        if regularization is not None:
+            extra = tape.gradient(
+                self.optimizer.scale_loss(regularization), variables
+            )
+            gradients = [
+                e if g is None else g if e is None else g + e
+                for g, e in zip(gradients, extra)
+            ]
+        del tape
+        gradients = [
+            tf.zeros_like(v) if g is None else g
+            for g, v in zip(gradients, variables)
+        ]
+        self.optimizer.apply(gradients, variables)
+        return self.record_step(
+            x, y, leaves, head_losses, sample_weight, regularization
+        )

@@ -1,6 +1,8 @@
 import keras
 from keras import ops
 
+from keras_andhra import backend
+from keras_andhra.gradients import GradientAggregator
 from keras_andhra.layers import HeadCollector
 from keras_andhra.models import head_metrics
 
@@ -9,7 +11,7 @@ _HEAD_LABELS = ("auto", "shared", "per_head")
 
 
 @keras.saving.register_keras_serializable(package="keras_andhra")
-class AndhraModel(keras.Model):
+class AndhraModel(backend.HeadTrainer, keras.Model):
     """A Keras model whose output is a stack of heads, trained jointly.
 
     Build it like a functional model whose output comes from a
@@ -35,6 +37,14 @@ class AndhraModel(keras.Model):
     so `EarlyStopping(monitor="val_best_accuracy", mode="max")` and
     `ModelCheckpoint` work as usual.
 
+    Gradient aggregation: set `model.gradient_aggregator` (for example
+    `keras_andhra.gradients.Mean()`) and the training step computes every
+    head's gradient inside the one compiled step, each from that head's own
+    output before the heads are stacked, hands them to the aggregator and
+    applies its result. Set it before `fit` (a callback that changes it
+    mid-fit rebuilds the train function with
+    `model.make_train_function(force=True)`).
+
     Example:
 
     ```python
@@ -42,7 +52,7 @@ class AndhraModel(keras.Model):
     import numpy as np
     import keras_andhra as ka
 
-    model = ka.models.abnet(0, width=4, input_shape=(8, 8, 1))
+    model = ka.models.abnet(0, width=4, num_levels=1, input_shape=(8, 8, 1))
     model.compile(
         optimizer="adam",
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
@@ -173,20 +183,22 @@ class AndhraModel(keras.Model):
             total = ops.sum(head_losses)
         else:
             total = ops.mean(head_losses)
-        for loss in self.losses:
-            total = total + ops.cast(ops.sum(loss), total.dtype)
+        regularization = self.regularization_loss()
+        if regularization is not None:
+            total = total + ops.cast(regularization, total.dtype)
         return total
 
     def compute_metrics(self, x, y, y_pred, sample_weight=None):
-        y_heads, sparse = self._labels_per_head(y, y_pred)
+        y_heads, sparse = self._labels_per_head(y, y_pred.shape)
         self._head_metrics.update_state(
             y_heads, y_pred, sample_weight, sparse=sparse
         )
         return self.get_metrics_result()
 
-    def _head_losses(self, y, y_pred, sample_weight):
+    def _head_losses(self, y, y_pred, sample_weight, y_heads=None):
         """Mean loss of every head, `(num_heads,)`, in one loss call."""
-        y_heads, _ = self._labels_per_head(y, y_pred)
+        if y_heads is None:
+            y_heads, _ = self._labels_per_head(y, y_pred.shape)
         if keras.backend.standardize_dtype(y_pred.dtype) in (
             "float16",
             "bfloat16",
@@ -207,11 +219,11 @@ class AndhraModel(keras.Model):
             per_sample = per_sample * weight
         return ops.mean(per_sample, axis=0)
 
-    def _labels_per_head(self, y, y_pred):
+    def _labels_per_head(self, y, pred_shape):
         """Returns labels with a head axis and whether they are sparse."""
         y = ops.convert_to_tensor(y)
-        rest = tuple(y_pred.shape[2:])
-        num_heads = y_pred.shape[1]
+        rest = tuple(pred_shape[2:])
+        num_heads = pred_shape[1]
         rank = len(y.shape) - 1
         shared_sparse = tuple(y.shape[1:]) == rest[:-1]
         shared_dense = tuple(y.shape[1:]) == rest
@@ -248,6 +260,70 @@ class AndhraModel(keras.Model):
             f"{rank + 1} labels received."
         )
 
+    @property
+    def gradient_aggregator(self):
+        """The `GradientAggregator` of the training step, or `None`."""
+        return self.__dict__.get("_gradient_aggregator")
+
+    @gradient_aggregator.setter
+    def gradient_aggregator(self, aggregator):
+        if aggregator is not None and not isinstance(
+            aggregator, GradientAggregator
+        ):
+            raise TypeError(
+                "`gradient_aggregator` must be a "
+                "keras_andhra.gradients.GradientAggregator (such as "
+                f"`Mean()`) or None. Received: {aggregator!r}"
+            )
+        self.__dict__["_gradient_aggregator"] = aggregator
+
+    def per_head_losses(self, y, leaves, sample_weight=None):
+        """The loss of every head, each from that head's own output.
+
+        Used by the per-head gradient step: each loss depends only on its
+        head's path, so its gradient walks only that path.
+
+        Args:
+            y: Labels, shared or per head, as for `fit`.
+            leaves: The list of head outputs before they are stacked.
+            sample_weight: Optional per-sample weights.
+
+        Returns:
+            A list of scalar losses, one per head.
+        """
+        shape = (leaves[0].shape[0], len(leaves)) + tuple(leaves[0].shape[1:])
+        y_heads, _ = self._labels_per_head(y, shape)
+        return [
+            self._head_losses(
+                None,
+                ops.expand_dims(leaf, 1),
+                sample_weight,
+                y_heads=y_heads[:, index : index + 1],
+            )[0]
+            for index, leaf in enumerate(leaves)
+        ]
+
+    def head_outputs(self, x, training=False):
+        """Runs the model and returns the heads' outputs, unstacked."""
+        return list(self._leaves_model()(x, training=training))
+
+    def _leaves_model(self):
+        leaves = self.__dict__.get("_leaves")
+        if leaves is None:
+            # Shares every layer (and variable) with this model; kept out
+            # of tracking so that its variables are not listed twice.
+            leaves = keras.Model(self.input, self._collector().input)
+            self.__dict__["_leaves"] = leaves
+        return leaves
+
+    def regularization_loss(self):
+        """The sum of the model's regularisation losses, or `None`."""
+        if not self.losses:
+            return None
+        return ops.sum(
+            [ops.cast(ops.sum(loss), "float32") for loss in self.losses]
+        )
+
     def get_compile_config(self):
         config = super().get_compile_config()
         if config is not None and hasattr(self, "_andhra_compile_config"):
@@ -260,3 +336,34 @@ class AndhraModel(keras.Model):
         self.compile(**config)
         if self.built:
             self.optimizer.build(self.trainable_variables)
+
+    def record_step(
+        self, x, y, leaves, head_losses, sample_weight=None, regularization=None
+    ):
+        """Updates the logs after a per-head gradient step.
+
+        Args:
+            x: The batch's inputs.
+            y: The batch's labels.
+            leaves: The heads' outputs, unstacked.
+            head_losses: The heads' losses (scalars, unscaled).
+            sample_weight: Optional per-sample weights.
+            regularization: The step's regularisation loss, or `None`.
+
+        Returns:
+            The logs dict, as `compute_metrics` returns it.
+        """
+        head_losses = ops.stack(head_losses)
+        self._head_metrics.update_losses(head_losses)
+        if self._head_reduction == "sum":
+            total = ops.sum(head_losses)
+        else:
+            total = ops.mean(head_losses)
+        if regularization is not None:
+            total = total + regularization
+        batch_size = ops.shape(keras.tree.flatten(x)[0])[0]
+        # Keras has no public hook for the `loss` entry of the logs; its own
+        # steps update this tracker. andhra_model_test checks the value.
+        self._loss_tracker.update_state(total, sample_weight=batch_size)
+        y_pred = ops.stack(leaves, axis=1)
+        return self.compute_metrics(x, y, y_pred, sample_weight)
