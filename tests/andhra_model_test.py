@@ -289,3 +289,20 @@ def test_mixed_precision_trains(rng, mixed_bfloat16):
     history = model.fit(x, y, epochs=3, batch_size=16, verbose=0)
     losses = history.history["loss"]
     assert np.isfinite(losses).all() and losses[-1] < losses[0]
+
+
+def test_nan_inputs_give_nan_loss_and_terminate_on_nan_stops(rng):
+    model = small_model()
+    model.compile(optimizer="sgd", loss=CE, metrics=["accuracy"])
+    x, y = data(rng)
+    x[0, 0] = np.nan
+    history = model.fit(
+        x,
+        y,
+        epochs=3,
+        batch_size=32,
+        verbose=0,
+        callbacks=[keras.callbacks.TerminateOnNaN()],
+    )
+    assert len(history.history["loss"]) == 1
+    assert np.isnan(history.history["loss"][0])

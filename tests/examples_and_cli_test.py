@@ -65,3 +65,45 @@ def test_cifar_without_data_or_network_fails_fast():
     with pytest.raises(SystemExit) as exit:
         cli.main(["--dataset", "cifar10", "--epochs", "1"])
     assert "--data-dir" in str(exit.value.code)
+
+
+def test_cifar_recipe_smoke_run_on_synthetic_data(capsys):
+    example = load_example("cifar_abnet")
+    results = example.main(
+        [
+            "--synthetic",
+            "--epochs",
+            "1",
+            "--subset",
+            "32",
+            "--width",
+            "2",
+            "--batch-size",
+            "16",
+        ]
+    )
+    assert set(results) == {"abnet", "baseline"}
+    assert "ensemble_accuracy" in results["abnet"]
+    assert "best head" in capsys.readouterr().out
+
+
+def test_coupled_weight_decay_covers_every_weight():
+    import keras_andhra as ka
+
+    example = load_example("cifar_abnet")
+    model = example.add_coupled_weight_decay(
+        ka.models.baseline_resnet(0, width=2, input_shape=(8, 8, 3))
+    )
+    expected = sum(
+        2.5e-4 * float((keras_numpy(w) ** 2).sum())
+        for w in model.trainable_weights
+    )
+    got = sum(float(keras_numpy(loss)) for loss in model.losses)
+    assert len(model.losses) == len(model.trainable_weights)
+    assert got == pytest.approx(expected, rel=1e-5)
+
+
+def keras_numpy(x):
+    import keras
+
+    return keras.ops.convert_to_numpy(x)
