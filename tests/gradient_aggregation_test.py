@@ -110,3 +110,23 @@ def test_mixed_precision_on_the_aggregated_path(rng):
         assert np.isfinite(losses).all() and losses[-1] < losses[0]
     finally:
         keras.config.set_dtype_policy(policy)
+
+
+@pytest.mark.parametrize("aggregated", [False, True])
+def test_loss_scaling_with_mixed_float16(rng, aggregated):
+    policy = keras.config.dtype_policy()
+    keras.config.set_dtype_policy("mixed_float16")
+    try:
+        model = small_model()
+        model.compile(optimizer=keras.optimizers.SGD(0.1), loss=CE)
+        assert isinstance(model.optimizer, keras.optimizers.LossScaleOptimizer)
+        if aggregated:
+            model.gradient_aggregator = gradients.Mean()
+        x = rng.normal(size=(64, 6)).astype("float32")
+        y = rng.integers(0, 3, size=(64,))
+        losses = model.fit(x, y, epochs=4, batch_size=16, verbose=0)
+        losses = losses.history["loss"]
+        assert np.isfinite(losses).all() and losses[-1] < losses[0]
+        assert int(keras.ops.convert_to_numpy(model.optimizer.iterations)) > 0
+    finally:
+        keras.config.set_dtype_policy(policy)

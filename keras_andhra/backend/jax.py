@@ -24,19 +24,21 @@ class HeadTrainer:
         def objectives(trainable_values):
             mapping = list(zip(self.trainable_variables, trainable_values))
             mapping += list(zip(self.non_trainable_variables, non_trainable))
+            # The optimizer's variables too: loss scaling reads its scale.
+            mapping += list(zip(self.optimizer.variables, optimizer_state))
             with keras.StatelessScope(state_mapping=mapping) as scope:
                 leaves = self.head_outputs(x, training=True)
                 head_losses = self.per_head_losses(y, leaves, sample_weight)
                 regularization = self.regularization_loss()
+                losses = head_losses + (
+                    [] if regularization is None else [regularization]
+                )
+                scaled = jnp.stack(
+                    [self.optimizer.scale_loss(loss) for loss in losses]
+                )
             updated = [
                 scope.get_current_value(v) for v in self.non_trainable_variables
             ]
-            losses = head_losses + (
-                [] if regularization is None else [regularization]
-            )
-            scaled = jnp.stack(
-                [self.optimizer.scale_loss(loss) for loss in losses]
-            )
             return scaled, (leaves, head_losses, regularization, updated)
 
         # One forward pass; one backward pass per head (and one for the
