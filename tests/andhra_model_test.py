@@ -306,3 +306,17 @@ def test_nan_inputs_give_nan_loss_and_terminate_on_nan_stops(rng):
     )
     assert len(history.history["loss"]) == 1
     assert np.isnan(history.history["loss"][0])
+
+
+def test_sequence_heads_average_over_time(rng):
+    inputs = keras.Input((5, 4))
+    branches = layers.AndhraSplit(2)(inputs)
+    branches = layers.BranchBlock(L.Dense(3))(branches)
+    model = models.AndhraModel(inputs, layers.HeadCollector()(branches))
+    model.compile(loss=CE)
+    x = rng.normal(size=(6, 5, 4)).astype("float32")
+    y = rng.integers(0, 3, size=(6, 5))
+    logits = to_numpy(model(x))
+    expected = numpy_ce(logits, np.repeat(y[:, None], 2, 1)).mean()
+    got = model.compute_loss(x, y, model(x))
+    np.testing.assert_allclose(to_numpy(got), expected, rtol=1e-5)

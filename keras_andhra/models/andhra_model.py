@@ -212,8 +212,16 @@ class AndhraModel(backend.HeadTrainer, keras.Model):
             per_sample = loss.call(flat_true, flat_pred)
         else:
             per_sample = loss(flat_true, flat_pred)
-        per_sample = ops.reshape(per_sample, (-1, num_heads, 1))
-        per_sample = ops.mean(ops.cast(per_sample, "float32"), axis=-1)
+        # Rows are (sample, head) pairs, sample-major; losses that keep
+        # more axes (per time step, per pixel) are averaged over them.
+        per_sample = ops.cast(per_sample, "float32")
+        per_sample = ops.reshape(
+            per_sample, (-1, num_heads) + tuple(per_sample.shape[1:])
+        )
+        if len(per_sample.shape) > 2:
+            per_sample = ops.mean(
+                per_sample, axis=tuple(range(2, len(per_sample.shape)))
+            )
         if sample_weight is not None:
             weight = ops.reshape(ops.cast(sample_weight, "float32"), (-1, 1))
             per_sample = per_sample * weight
