@@ -324,3 +324,38 @@ def test_sequence_heads_average_over_time(rng):
     expected = numpy_ce(logits, np.repeat(y[:, None], 2, 1)).mean()
     got = model.compute_loss(x, y, model(x))
     np.testing.assert_allclose(to_numpy(got), expected, rtol=1e-5)
+
+
+def test_loss_given_as_a_function(rng):
+    def head_loss(y_true, y_pred):
+        return keras.losses.sparse_categorical_crossentropy(
+            y_true, y_pred, from_logits=True
+        )
+
+    model = small_model()
+    model.compile(loss=head_loss)
+    x, y = data(rng)
+    logits = to_numpy(model(x))
+    expected = numpy_ce(logits, np.repeat(y[:, None], 4, 1)).mean()
+    got = model.compute_loss(x, y, model(x))
+    np.testing.assert_allclose(to_numpy(got), expected, rtol=1e-5)
+
+
+def test_model_checkpoint_on_the_best_head(tmp_path, rng):
+    model = small_model()
+    model.compile(optimizer="adam", loss=CE, metrics=["accuracy"])
+    x, y = data(rng, n=64)
+    path = str(tmp_path / "best.keras")
+    checkpoint = keras.callbacks.ModelCheckpoint(
+        path, monitor="val_best_accuracy", mode="max", save_best_only=True
+    )
+    model.fit(
+        x,
+        y,
+        validation_split=0.25,
+        epochs=2,
+        verbose=0,
+        callbacks=[checkpoint],
+    )
+    loaded = keras.saving.load_model(path, safe_mode=True)
+    assert loaded.head_names == model.head_names
