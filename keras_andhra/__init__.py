@@ -1,8 +1,22 @@
-"""keras_andhra: ANDHRA Bandersnatch multi-head networks for Keras 3."""
+"""keras_andhra: ANDHRA Bandersnatch multi-head networks for Keras 3.
 
-from keras_andhra import data as data
-from keras_andhra import gradients as gradients
-from keras_andhra import layers as layers
-from keras_andhra import models as models
+The groups (`data`, `gradients`, `layers`, `models`) are imported on first
+use, so that `keras-andhra --backend jax` can choose the Keras backend
+before anything imports Keras.
+"""
+
+import importlib
 
 __version__ = "0.1.0"
+
+_GROUPS = ("data", "gradients", "layers", "models")
+
+
+def __getattr__(name):
+    if name in _GROUPS:
+        return importlib.import_module(f"keras_andhra.{name}")
+    raise AttributeError(f"module 'keras_andhra' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(list(globals()) + list(_GROUPS))
