@@ -187,16 +187,22 @@ def train(model, baseline, args, data):
         np.bincount, 1, test_logits.argmax(-1), minlength=test_logits.shape[-1]
     )
     ensemble = float((votes.argmax(-1) == y_test).mean())
-    best = int(valid_acc.argmax())
+    # Best on validation accuracy; ties (common on small validation sets)
+    # go to the lower validation loss.
+    valid_loss = _cross_entropy(valid_logits, y_valid)
+    best = int(np.lexsort((valid_loss, -valid_acc))[0])
     baseline_acc = float(
         (baseline.predict(x_test, verbose=0).argmax(-1) == y_test).mean()
     )
-    print(f"\n{'head':<12}{'validation':>12}{'test':>10}")
+    print(f"\n{'head':<12}{'val acc':>10}{'val loss':>10}{'test acc':>10}")
     for i, name in enumerate(model.head_names):
         mark = "  <- best on validation" if i == best else ""
-        print(f"{name:<12}{valid_acc[i]:>12.4f}{test_acc[i]:>10.4f}{mark}")
-    print(f"{'ensemble':<12}{'':>12}{ensemble:>10.4f}  (majority vote)")
-    print(f"{'baseline':<12}{'':>12}{baseline_acc:>10.4f}")
+        print(
+            f"{name:<12}{valid_acc[i]:>10.4f}{valid_loss[i]:>10.4f}"
+            f"{test_acc[i]:>10.4f}{mark}"
+        )
+    print(f"{'ensemble':<12}{'':>20}{ensemble:>10.4f}  (majority vote)")
+    print(f"{'baseline':<12}{'':>20}{baseline_acc:>10.4f}")
     print(
         f"\nbest head {model.head_names[best]} (chosen on validation): "
         f"test {test_acc[best]:.4f} vs baseline {baseline_acc:.4f}; "
@@ -205,8 +211,14 @@ def train(model, baseline, args, data):
     results.update(
         {
             "heads": {
-                name: {"validation": float(v), "test": float(t)}
-                for name, v, t in zip(model.head_names, valid_acc, test_acc)
+                name: {
+                    "validation": float(v),
+                    "validation_loss": float(loss),
+                    "test": float(t),
+                }
+                for name, v, loss, t in zip(
+                    model.head_names, valid_acc, valid_loss, test_acc
+                )
             },
             "best_head": model.head_names[best],
             "ensemble_test": ensemble,
@@ -221,6 +233,16 @@ def train(model, baseline, args, data):
             json.dump(results, f, indent=2)
         print(f"saved models and results.json to {args.output}")
     return results
+
+
+def _cross_entropy(logits, labels):
+    """Mean cross-entropy of every head, from logits `(n, heads, classes)`."""
+    import numpy as np
+
+    shifted = logits - logits.max(-1, keepdims=True)
+    log_p = shifted - np.log(np.exp(shifted).sum(-1, keepdims=True))
+    picked = np.take_along_axis(log_p, labels[:, None, None], -1)[..., 0]
+    return -picked.mean(0)
 
 
 def _count(model):
