@@ -13,11 +13,11 @@ orthogonalising aggregators use.
 
 import argparse
 import json
-import os
 import statistics
-import subprocess
 import sys
 import time
+
+import backend_runner
 
 BACKENDS = ("tensorflow", "jax", "torch")
 
@@ -85,25 +85,7 @@ def main():
     if args.worker:
         measure(args)
         return
-    rows = []
-    for backend in args.backends:
-        env = dict(os.environ, KERAS_BACKEND=backend)
-        run = subprocess.run(
-            [sys.executable, __file__, "--worker"] + sys.argv[1:],
-            env=env,
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        lines = [
-            line
-            for line in run.stdout.splitlines()
-            if line.startswith("RESULT")
-        ]
-        if run.returncode != 0 or not lines:
-            print(f"{backend}: failed\n{run.stderr[-2000:]}", file=sys.stderr)
-            sys.exit(1)
-        rows.append((backend, json.loads(lines[-1][len("RESULT ") :])))
+    rows = backend_runner.run_per_backend(__file__, sys.argv[1:], args.backends)
     print(
         f"8-head ABNet-2G-R{args.residual_units}, width {args.width}, "
         f"{args.image_size}x{args.image_size}, batch {args.batch_size}, "

@@ -8,6 +8,7 @@ ABNet-2G-R{R}, and of the paper's ablation trees (2H1, 2H2, 2H3, 4H, 4H2):
 """
 
 import argparse
+import math
 
 import keras_andhra as ka
 
@@ -21,13 +22,7 @@ ABLATIONS = {
 
 
 def trainable(model):
-    total = 0
-    for weight in model.trainable_weights:
-        size = 1
-        for dim in weight.shape:
-            size *= dim
-        total += size
-    return total
+    return sum(math.prod(w.shape) for w in model.trainable_weights)
 
 
 def main(width=64, residual_units=(0, 1, 2, 3)):

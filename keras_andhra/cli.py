@@ -10,6 +10,7 @@ KERAS_BACKEND before anything imports Keras.
 
 import argparse
 import json
+import math
 import os
 import sys
 import time
@@ -246,10 +247,4 @@ def _cross_entropy(logits, labels):
 
 
 def _count(model):
-    total = 0
-    for weight in model.trainable_weights:
-        size = 1
-        for dim in weight.shape:
-            size *= dim
-        total += size
-    return total
+    return sum(math.prod(w.shape) for w in model.trainable_weights)

@@ -14,8 +14,7 @@ class HeadTrainer:
     """Per-head gradients in one jitted, stateless step."""
 
     def train_step(self, state, data):
-        aggregator = self.gradient_aggregator
-        if aggregator is None:
+        if self.gradient_aggregator is None:
             return super().train_step(state, data)
         trainable, non_trainable, optimizer_state, metrics_state = state
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
@@ -47,16 +46,11 @@ class HeadTrainer:
         leaves, head_losses, regularization, non_trainable = aux
         basis = jnp.eye(scaled.shape[0], dtype=scaled.dtype)
         per_objective = [pullback(row)[0] for row in basis]
-        gradients = aggregator(per_objective[:num_heads])
-        if regularization is not None:
-            gradients = [
-                e if g is None else g + e
-                for g, e in zip(gradients, per_objective[num_heads])
-            ]
-        gradients = [
-            jnp.zeros_like(v) if g is None else g
-            for g, v in zip(gradients, trainable)
-        ]
+        gradients = self.aggregate_gradients(
+            per_objective[:num_heads],
+            None if regularization is None else per_objective[num_heads],
+            trainable,
+        )
         trainable, optimizer_state = self.optimizer.stateless_apply(
             optimizer_state, gradients, trainable
         )

@@ -13,8 +13,7 @@ class HeadTrainer:
     """Per-head gradients in one compiled step, when an aggregator is set."""
 
     def train_step(self, data):
-        aggregator = self.gradient_aggregator
-        if aggregator is None:
+        if self.gradient_aggregator is None:
             return super().train_step(data)
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
         variables = self.trainable_variables
@@ -24,20 +23,13 @@ class HeadTrainer:
             regularization = self.regularization_loss()
             scaled = [self.optimizer.scale_loss(loss) for loss in head_losses]
         head_gradients = [tape.gradient(loss, variables) for loss in scaled]
-        gradients = aggregator(head_gradients)
+        extra = None
         if regularization is not None:
             extra = tape.gradient(
                 self.optimizer.scale_loss(regularization), variables
             )
-            gradients = [
-                e if g is None else g if e is None else g + e
-                for g, e in zip(gradients, extra)
-            ]
         del tape
-        gradients = [
-            tf.zeros_like(v) if g is None else g
-            for g, v in zip(gradients, variables)
-        ]
+        gradients = self.aggregate_gradients(head_gradients, extra, variables)
         self.optimizer.apply(gradients, variables)
         return self.record_step(
             x, y, leaves, head_losses, sample_weight, regularization

@@ -13,8 +13,7 @@ class HeadTrainer:
     """Per-head gradients in one step, when an aggregator is set."""
 
     def train_step(self, data):
-        aggregator = self.gradient_aggregator
-        if aggregator is None:
+        if self.gradient_aggregator is None:
             return super().train_step(data)
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
         variables = self.trainable_variables
@@ -34,21 +33,14 @@ class HeadTrainer:
             )
             for loss in head_losses
         ]
-        gradients = aggregator(head_gradients)
+        extra = None
         if regularization is not None:
             extra = torch.autograd.grad(
                 self.optimizer.scale_loss(regularization),
                 params,
                 allow_unused=True,
             )
-            gradients = [
-                e if g is None else g if e is None else g + e
-                for g, e in zip(gradients, extra)
-            ]
-        gradients = [
-            torch.zeros_like(p) if g is None else g
-            for g, p in zip(gradients, params)
-        ]
+        gradients = self.aggregate_gradients(head_gradients, extra, params)
         with torch.no_grad():
             self.optimizer.apply(gradients, variables)
         with torch.no_grad():

@@ -324,6 +324,29 @@ class AndhraModel(backend.HeadTrainer, keras.Model):
             self.__dict__["_leaves"] = leaves
         return leaves
 
+    def aggregate_gradients(self, head_gradients, extra=None, variables=()):
+        """Aggregates per-head gradients; adds `extra`; fills unreached.
+
+        Args:
+            head_gradients: One list of gradients (or `None`) per head.
+            extra: Optional gradients to add once (the regularisation's).
+            variables: The variables (or their values), for the shapes of
+                the zeros given to variables that no gradient reached.
+
+        Returns:
+            One gradient tensor per variable.
+        """
+        gradients = self.gradient_aggregator(head_gradients)
+        if extra is not None:
+            gradients = [
+                e if g is None else g if e is None else ops.add(g, e)
+                for g, e in zip(gradients, extra)
+            ]
+        return [
+            ops.zeros_like(v) if g is None else g
+            for g, v in zip(gradients, variables)
+        ]
+
     def regularization_loss(self):
         """The sum of the model's regularisation losses, or `None`."""
         if not self.losses:
