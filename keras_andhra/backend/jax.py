@@ -26,9 +26,9 @@ class HeadTrainer:
             # The optimizer's variables too: loss scaling reads its scale.
             mapping += list(zip(self.optimizer.variables, optimizer_state))
             with keras.StatelessScope(state_mapping=mapping) as scope:
-                leaves = self.head_outputs(x, training=True)
-                head_losses = self.per_head_losses(y, leaves, sample_weight)
-                regularization = self.regularization_loss()
+                leaves, head_losses, regularization = self.head_step_losses(
+                    x, y, sample_weight
+                )
                 losses = head_losses + (
                     [] if regularization is None else [regularization]
                 )

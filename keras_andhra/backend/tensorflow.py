@@ -18,9 +18,9 @@ class HeadTrainer:
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
         variables = self.trainable_variables
         with tf.GradientTape(persistent=True) as tape:
-            leaves = self.head_outputs(x, training=True)
-            head_losses = self.per_head_losses(y, leaves, sample_weight)
-            regularization = self.regularization_loss()
+            leaves, head_losses, regularization = self.head_step_losses(
+                x, y, sample_weight
+            )
             scaled = [self.optimizer.scale_loss(loss) for loss in head_losses]
         head_gradients = [tape.gradient(loss, variables) for loss in scaled]
         extra = None

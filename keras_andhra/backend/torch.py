@@ -19,9 +19,9 @@ class HeadTrainer:
         variables = self.trainable_variables
         params = [v.value for v in variables]
         self.zero_grad()
-        leaves = self.head_outputs(x, training=True)
-        head_losses = self.per_head_losses(y, leaves, sample_weight)
-        regularization = self.regularization_loss()
+        leaves, head_losses, regularization = self.head_step_losses(
+            x, y, sample_weight
+        )
         head_gradients = [
             list(
                 torch.autograd.grad(

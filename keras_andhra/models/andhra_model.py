@@ -175,6 +175,10 @@ class AndhraModel(backend.HeadTrainer, keras.Model):
     ):
         head_losses = self._head_losses(y, y_pred, sample_weight)
         self._head_metrics.update_losses(head_losses)
+        return self._combine(head_losses, self.regularization_loss())
+
+    def _combine(self, head_losses, regularization):
+        """The combined loss: reduced head losses plus regularisation."""
         if self._head_weights is not None:
             total = ops.sum(
                 head_losses * ops.convert_to_tensor(self._head_weights)
@@ -183,7 +187,6 @@ class AndhraModel(backend.HeadTrainer, keras.Model):
             total = ops.sum(head_losses)
         else:
             total = ops.mean(head_losses)
-        regularization = self.regularization_loss()
         if regularization is not None:
             total = total + ops.cast(regularization, total.dtype)
         return total
@@ -311,6 +314,18 @@ class AndhraModel(backend.HeadTrainer, keras.Model):
             for index, leaf in enumerate(leaves)
         ]
 
+    def head_step_losses(self, x, y, sample_weight=None):
+        """The training forward pass of the per-head gradient steps.
+
+        Returns:
+            `(leaves, head_losses, regularization)`: the heads' outputs
+            (unstacked), one loss per head, and the regularisation loss
+            (or `None`).
+        """
+        leaves = self.head_outputs(x, training=True)
+        head_losses = self.per_head_losses(y, leaves, sample_weight)
+        return leaves, head_losses, self.regularization_loss()
+
     def head_outputs(self, x, training=False):
         """Runs the model and returns the heads' outputs, unstacked."""
         return list(self._leaves_model()(x, training=training))
@@ -386,12 +401,7 @@ class AndhraModel(backend.HeadTrainer, keras.Model):
         """
         head_losses = ops.stack(head_losses)
         self._head_metrics.update_losses(head_losses)
-        if self._head_reduction == "sum":
-            total = ops.sum(head_losses)
-        else:
-            total = ops.mean(head_losses)
-        if regularization is not None:
-            total = total + regularization
+        total = self._combine(head_losses, regularization)
         batch_size = ops.shape(keras.tree.flatten(x)[0])[0]
         # Keras has no public hook for the `loss` entry of the logs; its own
         # steps update this tracker. andhra_model_test checks the value.

@@ -10,9 +10,12 @@ Keras metric runs one instance per head.
 import keras
 from keras import ops
 
-_SPARSE = ("sparse_categorical_accuracy",)
-_DENSE = ("categorical_accuracy",)
-_ACCURACY = ("accuracy", "acc") + _SPARSE + _DENSE
+_ACCURACY = (
+    "accuracy",
+    "acc",
+    "sparse_categorical_accuracy",
+    "categorical_accuracy",
+)
 
 
 class HeadMetrics(keras.metrics.Metric):
@@ -31,9 +34,8 @@ class HeadMetrics(keras.metrics.Metric):
         self.accuracy_names = []
         self.others = []
         for spec in metrics or ():
-            name = spec if isinstance(spec, str) else None
-            if name in _ACCURACY:
-                self.accuracy_names.append(name)
+            if isinstance(spec, str) and spec in _ACCURACY:
+                self.accuracy_names.append(spec)
                 continue
             self.others.append(
                 (
@@ -115,10 +117,8 @@ class HeadMetrics(keras.metrics.Metric):
                 results[f"best_{name}"] = ops.max(accuracy)
                 results[f"ensemble_{name}"] = self.ensemble_correct / count
         for name, per_head in self.others:
-            values = []
             for head, metric in zip(self.head_names, per_head):
-                values.append(metric.result())
-                results[f"{head}_{name}"] = values[-1]
+                results[f"{head}_{name}"] = metric.result()
         return results
 
     def reset_state(self):
