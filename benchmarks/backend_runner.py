@@ -5,10 +5,40 @@ fresh interpreter. The script, started with `--worker`, prints one line
 `RESULT <json>`; this returns the parsed results per backend.
 """
 
+import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
+import time
+
+BACKENDS = ("tensorflow", "jax", "torch")
+
+
+def parse_args(description):
+    """The arguments every benchmark here takes."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--backends", nargs="+", default=list(BACKENDS))
+    parser.add_argument("--width", type=int, default=16)
+    parser.add_argument("--image-size", type=int, default=32)
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--residual-units", type=int, default=0)
+    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--steps", type=int, default=10)
+    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    return args
+
+
+def synthetic_batch(args):
+    """One CIFAR-shaped batch `(x, labels)` of 10 classes, fixed seed."""
+    import numpy as np
+
+    shape = (args.image_size, args.image_size, 3)
+    rng = np.random.default_rng(0)
+    x = rng.random((args.batch_size,) + shape, dtype=np.float32)
+    return x, rng.integers(0, 10, size=(args.batch_size,))
 
 
 def run_per_backend(script, argv, backends):
@@ -33,3 +63,40 @@ def run_per_backend(script, argv, backends):
             sys.exit(1)
         rows.append((backend, json.loads(lines[-1][len("RESULT ") :])))
     return rows
+
+
+def run(script, doc, measure):
+    """A benchmark's main: the worker measures, the parent collects.
+
+    Returns `(args, rows)` in the parent after printing the setting's
+    title line, `(args, None)` in a worker after `measure(args)`.
+    """
+    args = parse_args(doc.splitlines()[0])
+    if args.worker:
+        measure(args)
+        return args, None
+    rows = run_per_backend(script, sys.argv[1:], args.backends)
+    print(
+        f"8-head ABNet-2G-R{args.residual_units}, width {args.width}, "
+        f"{args.image_size}x{args.image_size}, batch {args.batch_size}, "
+        f"median of {args.steps} train steps"
+    )
+    return args, rows
+
+
+def median_step_times(candidates, x, args):
+    """Median `train_on_batch` seconds of each `{name: (model, labels)}`.
+
+    Candidates run round-robin, so that drift in machine load hits every
+    candidate alike.
+    """
+    for model, labels in candidates.values():
+        for _ in range(args.warmup):
+            model.train_on_batch(x, labels)
+    times = {name: [] for name in candidates}
+    for _ in range(args.steps):
+        for name, (model, labels) in candidates.items():
+            start = time.perf_counter()
+            model.train_on_batch(x, labels)
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(t) for name, t in times.items()}

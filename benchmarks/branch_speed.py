@@ -14,15 +14,9 @@ as ratios to the loop, next to the FLOP ratio ABNet / baseline.
     python benchmarks/branch_speed.py --backends torch --steps 5
 """
 
-import argparse
 import json
-import statistics
-import sys
-import time
 
 import backend_runner
-
-BACKENDS = ("tensorflow", "jax", "torch")
 
 
 def measure(args):
@@ -33,9 +27,7 @@ def measure(args):
     from keras_andhra import backend as ka_backend
 
     shape = (args.image_size, args.image_size, 3)
-    rng = np.random.default_rng(0)
-    x = rng.random((args.batch_size,) + shape, dtype=np.float32)
-    labels = rng.integers(0, 10, size=(args.batch_size,))
+    x, labels = backend_runner.synthetic_batch(args)
 
     def compiled(model):
         model.compile(
@@ -62,17 +54,7 @@ def measure(args):
         args.residual_units, width=args.width, input_shape=shape
     )
     candidates["baseline"] = (compiled(baseline), labels)
-    for model, y in candidates.values():
-        for _ in range(args.warmup):
-            model.train_on_batch(x, y)
-    # Round-robin, so that drift in machine load hits every candidate alike.
-    times = {name: [] for name in candidates}
-    for _ in range(args.steps):
-        for name, (model, y) in candidates.items():
-            start = time.perf_counter()
-            model.train_on_batch(x, y)
-            times[name].append(time.perf_counter() - start)
-    results = {name: statistics.median(t) for name, t in times.items()}
+    results = backend_runner.median_step_times(candidates, x, args)
     results["device"] = ka_backend.device_kind()
     results["auto_is"] = "/".join(
         layer.resolved_execution[0]
@@ -114,26 +96,9 @@ def _walk(layer, keras, ka):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--backends", nargs="+", default=list(BACKENDS))
-    parser.add_argument("--width", type=int, default=16)
-    parser.add_argument("--image-size", type=int, default=32)
-    parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--residual-units", type=int, default=0)
-    parser.add_argument("--warmup", type=int, default=3)
-    parser.add_argument("--steps", type=int, default=10)
-    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
-    args = parser.parse_args()
-    if args.worker:
-        measure(args)
+    args, rows = backend_runner.run(__file__, __doc__, measure)
+    if rows is None:
         return
-
-    rows = backend_runner.run_per_backend(__file__, sys.argv[1:], args.backends)
-    print(
-        f"8-head ABNet-2G-R{args.residual_units}, width {args.width}, "
-        f"{args.image_size}x{args.image_size}, batch {args.batch_size}, "
-        f"median of {args.steps} train steps"
-    )
     print(
         "| backend | device | loop (ms) | stacked / loop | auto / loop "
         "| auto runs (per level) | baseline / loop | FLOP ratio AB / baseline "
