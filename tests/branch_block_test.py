@@ -8,6 +8,7 @@ from keras_andhra import backend
 from keras_andhra.layers import AndhraSplit
 from keras_andhra.layers import BranchBlock
 from keras_andhra.layers import HeadCollector
+from keras_andhra.layers import functional_graph
 from keras_andhra.layers import stacked_execution
 
 NUM_BRANCHES = 3
@@ -218,11 +219,21 @@ def test_rules_cover_the_standard_layers():
 
 
 def test_functional_graph_runner_exists():
-    # Stacked execution of functional blocks runs Keras's graph runner with
+    # Stacked execution and head extraction run Keras's graph runner with
     # swapped operations; this fails loudly if Keras renames it.
     model = residual_functional()
     assert callable(getattr(model, "_run_through_graph", None))
     assert stacked_execution.rule_name(model) == "graph"
+    called = []
+
+    def operation_fn(op):
+        called.append(op)
+        return op
+
+    x = np.ones((2,) + tuple(model.inputs[0].shape[1:]), "float32")
+    out = functional_graph.run_graph(model, x, operation_fn)
+    np.testing.assert_allclose(to_numpy(out), to_numpy(model(x)), atol=1e-6)
+    assert len(called) == len(model.operations) - 1  # all but the input
 
 
 @pytest.mark.parametrize(

@@ -24,6 +24,8 @@ import weakref
 import keras
 from keras import ops
 
+from keras_andhra.layers import functional_graph
+
 _ELEMENTWISE_ACTIVATIONS = frozenset(
     [
         "linear",
@@ -101,7 +103,7 @@ def run_stacked(copies, wide, training=None):
         for k in range(len(layer.layers)):
             wide = run_stacked([c.layers[k] for c in copies], wide, training)
         return wide
-    if _is_functional(layer):
+    if functional_graph.is_functional(layer):
         return _run_functional(copies, wide, training)
     rule = _rule_for(layer)
     if rule is None:
@@ -133,7 +135,9 @@ def run_split(ops_per_branch, args, kwargs):
 
 def rule_name(layer):
     """Names how `layer` runs stacked: "split" when it runs per branch."""
-    if isinstance(layer, keras.Sequential) or _is_functional(layer):
+    if isinstance(layer, keras.Sequential) or functional_graph.is_functional(
+        layer
+    ):
         return "graph"
     rule = _rule_for(layer)
     return "split" if rule is None else rule.__name__.lstrip("_")
@@ -328,11 +332,7 @@ def _run_functional(copies, wide, training):
 
         return call
 
-    # keras.Model has no public way to run a functional graph with each
-    # operation swapped for another callable; Functional.call itself does
-    # it through this method. tests/stacked_execution_test.py fails loudly
-    # if Keras renames it.
-    return copies[0]._run_through_graph(wide, operation_fn=operation_fn)
+    return functional_graph.run_graph(copies[0], wide, operation_fn)
 
 
 _GROUP_CACHE = weakref.WeakKeyDictionary()
@@ -349,16 +349,6 @@ def _functional_groups(copies):
         cached = ([id(c) for c in copies], groups)
         _GROUP_CACHE[copies[0]] = cached
     return cached[1]
-
-
-def _is_functional(layer):
-    return (
-        isinstance(layer, keras.Model)
-        and not isinstance(layer, keras.Sequential)
-        and hasattr(layer, "_run_through_graph")
-        and hasattr(layer, "operations")
-        and getattr(layer, "inputs", None) is not None
-    )
 
 
 def _is_plain(layer):
