@@ -1,6 +1,7 @@
 """keras_andhra: ANDHRA Bandersnatch multi-head networks for Keras 3.
 
-The groups (`data`, `gradients`, `layers`, `models`) are imported on first
+The groups (`callbacks`, `data`, `evaluation`, `gradients`, `layers`,
+`models`) are imported on first
 use, so that `keras-andhra --backend jax` can choose the Keras backend
 before anything imports Keras.
 """
@@ -9,7 +10,7 @@ import importlib
 
 __version__ = "0.1.0"
 
-_GROUPS = ("data", "gradients", "layers", "models")
+_GROUPS = ("callbacks", "data", "evaluation", "gradients", "layers", "models")
 
 
 def __getattr__(name):

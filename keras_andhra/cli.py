@@ -3,6 +3,7 @@
     keras-andhra                  train ABNet and the baseline on digits
     keras-andhra train --dataset cifar10 --data-dir DIR --epochs 200
     keras-andhra build            build and summarise, no training
+    keras-andhra rank MODEL       rank the heads of a saved model
 
 Arguments are parsed before Keras is imported, because `--backend` must set
 KERAS_BACKEND before anything imports Keras.
@@ -21,14 +22,21 @@ def _parser():
         prog="keras-andhra",
         description=(
             "Train an ANDHRA Bandersnatch network (ABNet) and its baseline "
-            "the same way, then compare the heads, their ensemble and the "
-            "baseline. Without arguments: digits, offline, about a minute."
+            "the same way, then rank the heads, ensemble them and test them "
+            "against the baseline. Without arguments: digits, offline, "
+            "about a minute."
         ),
     )
     sub = parser.add_subparsers(dest="command")
     train = sub.add_parser("train", help="train and compare (default)")
     build = sub.add_parser("build", help="build and summarise only")
-    for p in (parser, train, build):
+    rank = sub.add_parser("rank", help="rank the heads of a saved model")
+    rank.add_argument("model", help="a saved ANDHRA model (.keras)")
+    rank.add_argument("--baseline", help="a saved baseline model (.keras)")
+    rank.add_argument(
+        "--plot", help="where to write the plot (default: next to MODEL)"
+    )
+    for p in (parser, train, build, rank):
         p.add_argument(
             "--backend",
             choices=["tensorflow", "jax", "torch"],
@@ -40,6 +48,7 @@ def _parser():
             default="digits",
         )
         p.add_argument("--data-dir", help="tensorflow-datasets data dir")
+    for p in (parser, train, build):
         p.add_argument("--residual-units", type=int, default=0)
         p.add_argument("--width", type=int, default=16)
         p.add_argument("--num-branches", type=int, default=2)
@@ -48,7 +57,13 @@ def _parser():
     for p in (parser, train):
         p.add_argument("--epochs", type=int, default=15)
         p.add_argument("--batch-size", type=int, default=64)
-        p.add_argument("--output", help="directory for models and results")
+        p.add_argument(
+            "--output",
+            help=(
+                "directory for the models, results.json and the plot "
+                "(default: runs/<dataset>-<backend>)"
+            ),
+        )
     return parser
 
 
@@ -64,13 +79,15 @@ def main(argv=None):
             )
         os.environ["KERAS_BACKEND"] = args.backend
     data = _load(args)
+    if args.command == "rank":
+        return rank(args, data)
     try:
         model, baseline = _build(args, data[0][0].shape[1:], data[2])
     except (TypeError, ValueError) as error:
         sys.exit(f"keras-andhra: {error}")
     _describe(model, baseline, args, data)
     if args.command != "build":
-        train(model, baseline, args, data)
+        return train(model, baseline, args, data)
 
 
 def _load(args):
@@ -156,7 +173,8 @@ def _describe(model, baseline, args, data):
 
 def train(model, baseline, args, data):
     import keras
-    import numpy as np
+
+    import keras_andhra as ka
 
     (x_fit, y_fit), (x_valid, y_valid, x_test, y_test), _ = data
     results = {"dataset": args.dataset, "backend": keras.backend.backend()}
@@ -180,70 +198,73 @@ def train(model, baseline, args, data):
         )
         results[f"{name}_seconds"] = time.perf_counter() - start
 
-    valid_logits = model.predict(x_valid, verbose=0)
-    test_logits = model.predict(x_test, verbose=0)
-    valid_acc = (valid_logits.argmax(-1) == y_valid[:, None]).mean(0)
-    test_acc = (test_logits.argmax(-1) == y_test[:, None]).mean(0)
-    votes = np.apply_along_axis(
-        np.bincount, 1, test_logits.argmax(-1), minlength=test_logits.shape[-1]
+    report = ka.evaluation.rank_heads(
+        model,
+        x_test,
+        y_test,
+        validation_data=(x_valid, y_valid),
+        baseline=baseline,
+        verbose=0,
     )
-    ensemble = float((votes.argmax(-1) == y_test).mean())
-    # Best on validation accuracy; ties (common on small validation sets)
-    # go to the lower validation loss.
-    valid_loss = _cross_entropy(valid_logits, y_valid)
-    best = int(np.lexsort((valid_loss, -valid_acc))[0])
-    baseline_acc = float(
-        (baseline.predict(x_test, verbose=0).argmax(-1) == y_test).mean()
+    print()
+    print(report)
+    output = args.output or os.path.join(
+        "runs", f"{args.dataset}-{keras.backend.backend()}"
     )
-    print(f"\n{'head':<12}{'val acc':>10}{'val loss':>10}{'test acc':>10}")
-    for i, name in enumerate(model.head_names):
-        mark = "  <- best on validation" if i == best else ""
-        print(
-            f"{name:<12}{valid_acc[i]:>10.4f}{valid_loss[i]:>10.4f}"
-            f"{test_acc[i]:>10.4f}{mark}"
-        )
-    print(f"{'ensemble':<12}{'':>20}{ensemble:>10.4f}  (majority vote)")
-    print(f"{'baseline':<12}{'':>20}{baseline_acc:>10.4f}")
+    os.makedirs(output, exist_ok=True)
+    model.save(os.path.join(output, "abnet.keras"))
+    baseline.save(os.path.join(output, "baseline.keras"))
+    ka.evaluation.extract_head(model, report.best_head).save(
+        os.path.join(output, "best_head.keras")
+    )
+    results.update(report.to_dict())
+    with open(os.path.join(output, "results.json"), "w") as f:
+        json.dump(results, f, indent=2)
+    _plot(report, os.path.join(output, "head_report.png"))
     print(
-        f"\nbest head {model.head_names[best]} (chosen on validation): "
-        f"test {test_acc[best]:.4f} vs baseline {baseline_acc:.4f}; "
-        f"ensemble {ensemble:.4f}"
+        f"\nSaved abnet.keras, baseline.keras, best_head.keras (a plain "
+        f"Keras model), results.json and head_report.png to {output}"
     )
-    results.update(
-        {
-            "heads": {
-                name: {
-                    "validation": float(v),
-                    "validation_loss": float(loss),
-                    "test": float(t),
-                }
-                for name, v, loss, t in zip(
-                    model.head_names, valid_acc, valid_loss, test_acc
-                )
-            },
-            "best_head": model.head_names[best],
-            "ensemble_test": ensemble,
-            "baseline_test": baseline_acc,
-        }
-    )
-    if args.output:
-        os.makedirs(args.output, exist_ok=True)
-        model.save(os.path.join(args.output, "abnet.keras"))
-        baseline.save(os.path.join(args.output, "baseline.keras"))
-        with open(os.path.join(args.output, "results.json"), "w") as f:
-            json.dump(results, f, indent=2)
-        print(f"saved models and results.json to {args.output}")
-    return results
+    return report
 
 
-def _cross_entropy(logits, labels):
-    """Mean cross-entropy of every head, from logits `(n, heads, classes)`."""
-    import numpy as np
+def rank(args, data):
+    """`keras-andhra rank MODEL`: ranks the heads of a saved model."""
+    import keras
 
-    shifted = logits - logits.max(-1, keepdims=True)
-    log_p = shifted - np.log(np.exp(shifted).sum(-1, keepdims=True))
-    picked = np.take_along_axis(log_p, labels[:, None, None], -1)[..., 0]
-    return -picked.mean(0)
+    import keras_andhra as ka
+    import keras_andhra.models  # noqa: F401  (registers the layers to load)
+
+    _, (x_valid, y_valid, x_test, y_test), _ = data
+    try:
+        model = keras.saving.load_model(args.model)
+        baseline = args.baseline and keras.saving.load_model(args.baseline)
+        report = ka.evaluation.rank_heads(
+            model,
+            x_test,
+            y_test,
+            validation_data=(x_valid, y_valid),
+            baseline=baseline or None,
+            verbose=0,
+        )
+    except (OSError, TypeError, ValueError) as error:
+        message = str(error)
+        if len(message) > 500:
+            message = message[:500] + " ..."
+        sys.exit(f"keras-andhra rank: {message}")
+    print(report)
+    stem = os.path.splitext(args.model)[0]
+    _plot(report, args.plot or f"{stem}_report.png")
+    return report
+
+
+def _plot(report, path):
+    try:
+        report.plot(path)
+    except ImportError as error:
+        print(f"No plot: {error}")
+    else:
+        print(f"Plot written to {path}")
 
 
 def _count(model):
