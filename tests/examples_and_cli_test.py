@@ -47,18 +47,42 @@ def test_main_job_reports_bad_arguments(capsys):
         raise AssertionError("expected SystemExit")
 
 
-def test_main_job_trains_and_compares(tmp_path, capsys):
-    cli.main(
+def test_main_job_trains_reports_and_ranks_a_saved_model(tmp_path, capsys):
+    report = cli.main(
         ["train", "--epochs", "1", "--width", "4", "--output", str(tmp_path)]
     )
     out = capsys.readouterr().out
-    assert "<- best on validation" in out
-    assert "(majority vote)" in out and "baseline" in out
+    assert "<- best (validation)" in out
+    assert "majority vote" in out and "Baseline bs_1g_r0" in out
     results = json.loads((tmp_path / "results.json").read_text())
-    assert len(results["heads"]) == 8
-    assert results["best_head"] in results["heads"]
-    assert 0.0 <= results["ensemble_test"] <= 1.0
-    assert (tmp_path / "abnet.keras").exists()
+    assert len(results["head_names"]) == 8
+    assert results["best_head"] == report.best_head
+    assert results["selection"] == "validation"
+    for name in ("abnet", "baseline", "best_head"):
+        assert (tmp_path / f"{name}.keras").exists()
+    assert (tmp_path / "head_report.png").read_bytes()[:4] == b"\x89PNG"
+
+    plot = tmp_path / "ranked.png"
+    ranked = cli.main(
+        [
+            "rank",
+            str(tmp_path / "abnet.keras"),
+            "--baseline",
+            str(tmp_path / "baseline.keras"),
+            "--plot",
+            str(plot),
+        ]
+    )
+    out = capsys.readouterr().out
+    assert "Heads ranked on 360 test examples" in out
+    assert ranked.to_dict() == report.to_dict()
+    assert plot.exists()
+
+
+def test_rank_reports_a_missing_model(tmp_path):
+    with pytest.raises(SystemExit) as exit:
+        cli.main(["rank", str(tmp_path / "none.keras")])
+    assert "keras-andhra rank:" in str(exit.value.code)
 
 
 def test_cifar_without_data_or_network_fails_fast():

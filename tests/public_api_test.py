@@ -10,6 +10,15 @@ DOCUMENTED = {
     "models": ["AndhraModel", "abnet", "baseline_resnet"],
     "data": ["load_digits", "load_cifar"],
     "gradients": ["GradientAggregator", "Mean", "Sum"],
+    "evaluation": [
+        "rank_heads",
+        "HeadReport",
+        "ensemble_predict",
+        "compare_runs",
+        "RunComparison",
+        "extract_head",
+    ],
+    "callbacks": ["BestHeadCheckpoint"],
 }
 DOCS = pathlib.Path(__file__).resolve().parents[1] / "docs" / "api"
 

@@ -26,6 +26,16 @@ class RunComparison:
             deviation (ddof 1) of the differences.
         alpha: The significance level.
         significant: Whether the paired t-test's p-value is below `alpha`.
+
+    Example:
+
+    ```python
+    import keras_andhra as ka
+
+    result = ka.evaluation.compare_runs([0.91, 0.92, 0.90], [0.93, 0.95, 0.94])
+    print(result)  # a three-line summary
+    result.to_dict()["t_p_value"]
+    ```
     """
 
     num_runs: int

@@ -50,6 +50,20 @@ class HeadReport:
         num_examples, num_validation_examples: Data sizes.
         confidence: The level of every interval.
         notes: Caveats, in words.
+
+    Example:
+
+    ```python
+    import numpy as np
+    import keras_andhra as ka
+
+    model = ka.models.abnet(0, width=4, num_levels=1, input_shape=(8, 8, 1))
+    x = np.random.rand(40, 8, 8, 1).astype("float32")
+    y = np.random.randint(0, 10, size=(40,))
+    report = ka.evaluation.rank_heads(model, x, y, verbose=0)
+    report.best_head, report.accuracy, report.selection  # "test": see notes
+    data = report.to_dict()  # JSON-ready; HeadReport.from_dict(data)
+    ```
     """
 
     _FIELDS = (
