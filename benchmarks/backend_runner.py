@@ -16,8 +16,8 @@ import time
 BACKENDS = ("tensorflow", "jax", "torch")
 
 
-def parse_args(description):
-    """The arguments every benchmark here takes."""
+def parse_args(description, extra=None):
+    """The arguments every benchmark here takes, plus `extra(parser)`'s."""
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--backends", nargs="+", default=list(BACKENDS))
     parser.add_argument("--width", type=int, default=16)
@@ -27,8 +27,9 @@ def parse_args(description):
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
-    args = parser.parse_args()
-    return args
+    if extra is not None:
+        extra(parser)
+    return parser.parse_args()
 
 
 def synthetic_batch(args):

@@ -68,6 +68,21 @@ def _parser():
 
 
 def main(argv=None):
+    """The `keras-andhra` command: runs it and returns the exit status 0.
+
+    Errors exit through `SystemExit` with a message. The console script
+    passes the return value to `sys.exit`, so it must not be the result;
+    `run` returns that.
+    """
+    run(argv)
+    return 0
+
+
+def run(argv=None):
+    """Runs a `keras-andhra` command and returns its result.
+
+    `train` and `rank` return the `HeadReport`; `build` returns `None`.
+    """
     args = _parser().parse_args(argv)
     if args.backend:
         if "keras" in sys.modules and (
