@@ -3,6 +3,8 @@
 import keras
 import torch
 
+from keras_andhra.gradients import representation
+
 
 def device_kind():
     """Returns "gpu" when Keras places tensors on CUDA, else "cpu"."""
@@ -19,31 +21,59 @@ class HeadTrainer:
         variables = self.trainable_variables
         params = [v.value for v in variables]
         self.zero_grad()
-        leaves, head_losses, regularization = self.head_step_losses(
-            x, y, sample_weight
-        )
-        head_gradients = [
-            list(
-                torch.autograd.grad(
-                    self.optimizer.scale_loss(loss),
-                    params,
-                    retain_graph=True,
-                    allow_unused=True,
-                )
+        with torch.no_grad():
+            scale = self.optimizer.scale_loss(torch.ones(()))
+        step = self.optimizer.iterations
+        if self.gradient_aggregator.needs_head_gradients:
+            leaves, head_losses, regularization = self.head_step_losses(
+                x, y, sample_weight
             )
-            for loss in head_losses
-        ]
-        extra = None
-        if regularization is not None:
-            extra = torch.autograd.grad(
-                self.optimizer.scale_loss(regularization),
-                params,
+            objectives = list(head_losses)
+            if regularization is not None:
+                objectives.append(regularization)
+            # Each head's gradient from its own (unstacked) output:
+            # autograd walks only that head's path.
+            per_objective = [
+                list(
+                    torch.autograd.grad(
+                        self.optimizer.scale_loss(objective),
+                        params,
+                        retain_graph=index < len(objectives) - 1,
+                        allow_unused=True,
+                    )
+                )
+                for index, objective in enumerate(objectives)
+            ]
+            extra = None
+            if regularization is not None:
+                extra = per_objective.pop()
+            gradients, diagnostics = self.aggregate_gradients(
+                per_objective, extra, params, scale, step
+            )
+        else:
+            probe = torch.zeros(
+                (representation.PROBE_SIZE,),
+                dtype=torch.float32,
+                device=params[0].device,
+                requires_grad=True,
+            )
+            with self.split_surgery(probe, scale, step):
+                leaves, head_losses, regularization = self.head_step_losses(
+                    x, y, sample_weight
+                )
+            total = self._combine(torch.stack(head_losses), regularization)
+            *gradients, probe_gradient = torch.autograd.grad(
+                self.optimizer.scale_loss(total),
+                params + [probe],
                 allow_unused=True,
             )
-        gradients = self.aggregate_gradients(head_gradients, extra, params)
+            gradients = [
+                torch.zeros_like(p) if g is None else g
+                for g, p in zip(gradients, params)
+            ]
+            diagnostics = self.surgery_diagnostics(probe_gradient)
         with torch.no_grad():
             self.optimizer.apply(gradients, variables)
-        with torch.no_grad():
             return self.record_step(
                 x,
                 y,
@@ -51,4 +81,5 @@ class HeadTrainer:
                 [loss.detach() for loss in head_losses],
                 sample_weight,
                 None if regularization is None else regularization.detach(),
+                {k: v.detach() for k, v in diagnostics.items()},
             )

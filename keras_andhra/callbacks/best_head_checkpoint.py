@@ -4,7 +4,7 @@ import keras
 import numpy as np
 
 from keras_andhra.evaluation import extract_head
-from keras_andhra.evaluation import head_paths
+from keras_andhra.layers import head_paths
 
 
 class BestHeadCheckpoint(keras.callbacks.Callback):

@@ -7,7 +7,7 @@ takes the first maximum, like `scipy.stats.mode` in the reference code).
 
 import numpy as np
 
-from keras_andhra.evaluation import head_paths
+from keras_andhra.layers import head_paths
 
 ENSEMBLE_METHODS = (
     "majority",

@@ -2,9 +2,9 @@ import keras
 import numpy as np
 
 from keras_andhra.evaluation import ensembles
-from keras_andhra.evaluation import head_paths
 from keras_andhra.evaluation import statistics
 from keras_andhra.evaluation.head_report import HeadReport
+from keras_andhra.layers import head_paths
 
 
 def rank_heads(

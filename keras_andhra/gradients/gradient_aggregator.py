@@ -1,4 +1,33 @@
+import dataclasses
+
 import keras
+
+
+@dataclasses.dataclass(frozen=True)
+class StepContext:
+    """What the training step tells an aggregator about the model.
+
+    Attributes:
+        head_names: The model's head names, in head order.
+        head_weights: The weight of every head in the compiled loss
+            (`1 / num_heads` each with the default
+            `compile(head_reduction="mean")`, 1 with `"sum"`, or the
+            compiled `head_weights`).
+        step: The optimizer's iteration counter (a scalar tensor), for
+            aggregators that change from step to step.
+    """
+
+    head_names: tuple
+    head_weights: tuple
+    step: object = 0
+
+    @classmethod
+    def default(cls, num_heads):
+        """A context for `num_heads` unnamed heads of weight 1, step 0."""
+        return cls(
+            head_names=tuple(f"head_{i}" for i in range(num_heads)),
+            head_weights=(1.0,) * num_heads,
+        )
 
 
 class GradientAggregator:
@@ -8,10 +37,15 @@ class GradientAggregator:
     (when `model.gradient_aggregator` is set) with the gradient of every
     head's own loss with respect to every trainable variable. A head whose
     path does not reach a variable (a variable of another branch) gives
-    `None` there where the backend can tell (TensorFlow and PyTorch with
-    the loop execution), and exact zeros otherwise.
+    `None` there: the model knows from its graph which heads reach which
+    variable, on every backend and branch execution, so the exact zeros
+    of unreached variables never enter the arithmetic.
+
     Subclasses implement `aggregate` with `keras.ops` only, so that the
-    same code runs, compiled, on every backend.
+    same code runs, compiled, on every backend. The training step calls
+    `combine`, which by default calls `aggregate`; override `combine`
+    instead to use the `StepContext` (head weights, head names, the step
+    number) or to report diagnostics to the logs.
 
     Example:
 
@@ -30,6 +64,13 @@ class GradientAggregator:
     ```
     """
 
+    #: Whether the training step must compute every head's gradient. An
+    #: aggregator that works elsewhere (at the split points) sets False.
+    needs_head_gradients = True
+
+    #: The keys `combine` adds to the training logs.
+    diagnostic_keys = ()
+
     def __call__(self, head_gradients):
         return self.aggregate(head_gradients)
 
@@ -44,6 +85,20 @@ class GradientAggregator:
             A list with one gradient (or `None`) per trainable variable.
         """
         raise NotImplementedError
+
+    def combine(self, head_gradients, context):
+        """What the training step calls: gradients and diagnostics.
+
+        Args:
+            head_gradients: As for `aggregate`.
+            context: A `StepContext`.
+
+        Returns:
+            `(gradients, diagnostics)`: one gradient (or `None`) per
+            trainable variable, and a dict of scalar tensors for the logs
+            (keys from `diagnostic_keys`).
+        """
+        return self.aggregate(head_gradients), {}
 
     @staticmethod
     def by_variable(head_gradients):

@@ -77,6 +77,10 @@ class AndhraSplit(keras.layers.Layer):
             else keras.activations.get(activation)
         )
         self.prelus = []
+        # Set by `AndhraModel` while it traces a training step with
+        # representation-level gradient surgery: `fan_out(x, i)` returns
+        # the branch copies of incoming tensor `i`.
+        self._fan_out = None
 
     def build(self, input_shape):
         shapes = branch_paths.branch_shapes(input_shape)
@@ -102,13 +106,17 @@ class AndhraSplit(keras.layers.Layer):
         tensors, _ = branch_paths.as_branch_list(inputs)
         outputs = []
         for i, x in enumerate(tensors):
-            for j in range(self.num_branches):
+            copies = [x] * self.num_branches
+            if self._fan_out is not None and self.num_branches > 1:
+                copies = self._fan_out(x, i)
+            for j, copy in enumerate(copies):
                 if self.activation == "prelu":
-                    outputs.append(self.prelus[i * self.num_branches + j](x))
+                    prelu = self.prelus[i * self.num_branches + j]
+                    outputs.append(prelu(copy))
                 elif self._activation_fn is None:
-                    outputs.append(ops.copy(x))
+                    outputs.append(ops.copy(copy))
                 else:
-                    outputs.append(self._activation_fn(x))
+                    outputs.append(self._activation_fn(copy))
         return outputs
 
     def __call__(self, inputs, *args, **kwargs):

@@ -126,15 +126,26 @@ class BranchBlock(keras.layers.Layer):
             for s in output_shapes
         )
         # Resolved once: `call` runs every step, eagerly on PyTorch.
-        self._auto_execution = backend.default_branch_execution(
-            stacked_execution.max_channels(self.copies[0])
-        )
+        self._choose_auto_execution()
         if self.execution == "stacked" and not self._stackable:
             raise ValueError(
                 "`execution='stacked'` needs branches of one shape whose "
                 "outputs have a channel axis (rank 2 or more). Use "
                 "`execution='auto'` or `'loop'` here. Received: "
                 f"input_shape={input_shape}"
+            )
+
+    def _choose_auto_execution(self, per_head_gradients=False):
+        """Resolves `"auto"` for the plain or the per-head gradient step."""
+        if per_head_gradients:
+            # Every head's backward pass walks the whole of a stacked
+            # (grouped) kernel, but only its own copy in the loop: with
+            # per-head gradients the loop is faster (PyTorch CPU, 8-head
+            # ABNet: 1.57x the plain step against 3.5x stacked).
+            self._auto_execution = "loop"
+        else:
+            self._auto_execution = backend.default_branch_execution(
+                stacked_execution.max_channels(self.copies[0])
             )
 
     def _new_copy(self, index):

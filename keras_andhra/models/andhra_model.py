@@ -4,6 +4,7 @@ from keras import ops
 from keras_andhra import backend
 from keras_andhra.gradients import GradientAggregator
 from keras_andhra.layers import HeadCollector
+from keras_andhra.models import gradient_step
 from keras_andhra.models import head_metrics
 
 _REDUCTIONS = ("mean", "sum")
@@ -286,7 +287,27 @@ class AndhraModel(backend.HeadTrainer, keras.Model):
                 "keras_andhra.gradients.GradientAggregator (such as "
                 f"`Mean()`) or None. Received: {aggregator!r}"
             )
+        if aggregator is not None and aggregator.diagnostic_keys:
+            if self.num_heads < 2:
+                raise ValueError(
+                    f"{type(aggregator).__name__} works between heads; this "
+                    f"model has one ({self.head_names[0]!r}). Train it "
+                    "without a gradient aggregator."
+                )
+            unknown = set(aggregator.diagnostic_keys) - set(
+                head_metrics.GRADIENT_KEYS
+            )
+            if unknown:
+                raise ValueError(
+                    f"Aggregator diagnostics must use the keys "
+                    f"{head_metrics.GRADIENT_KEYS}. Received: "
+                    f"{sorted(unknown)}"
+                )
         self.__dict__["_gradient_aggregator"] = aggregator
+        gradient_step.set_branch_execution(
+            self,
+            aggregator is not None and aggregator.needs_head_gradients,
+        )
 
     def per_head_losses(self, y, leaves, sample_weight=None):
         """The loss of every head, each from that head's own output.
@@ -339,28 +360,46 @@ class AndhraModel(backend.HeadTrainer, keras.Model):
             self.__dict__["_leaves"] = leaves
         return leaves
 
-    def aggregate_gradients(self, head_gradients, extra=None, variables=()):
+    def aggregate_gradients(
+        self, head_gradients, extra=None, variables=(), scale=None, step=0
+    ):
         """Aggregates per-head gradients; adds `extra`; fills unreached.
+
+        Gradients of heads whose path does not reach a variable are
+        dropped (the model reads the paths from its graph), so aggregators
+        see `None` there on every backend.
 
         Args:
             head_gradients: One list of gradients (or `None`) per head.
             extra: Optional gradients to add once (the regularisation's).
             variables: The variables (or their values), for the shapes of
                 the zeros given to variables that no gradient reached.
+            scale: The loss scale the gradients carry (mixed precision),
+                undone for the aggregator and redone after; `None` if
+                none.
+            step: The optimizer's iteration counter.
 
         Returns:
-            One gradient tensor per variable.
+            `(gradients, diagnostics)`: one gradient tensor per variable,
+            and the aggregator's diagnostics for the logs.
         """
-        gradients = self.gradient_aggregator(head_gradients)
-        if extra is not None:
-            gradients = [
-                e if g is None else g if e is None else ops.add(g, e)
-                for g, e in zip(gradients, extra)
-            ]
-        return [
-            ops.zeros_like(v) if g is None else g
-            for g, v in zip(gradients, variables)
-        ]
+        return gradient_step.aggregate(
+            self, head_gradients, extra, variables, scale, step
+        )
+
+    def split_surgery(self, probe, scale=None, step=0):
+        """Context: the aggregator's surgery at every split (representation).
+
+        While it is active, every `AndhraSplit` with two branches or more
+        hands out its copies through an op whose backward pass combines
+        the branches' gradients with the aggregator's surgery, and adds
+        the diagnostic counts to the gradient of `probe` (zeros, `(4,)`).
+        """
+        return gradient_step.split_surgery(self, probe, scale, step)
+
+    def surgery_diagnostics(self, probe_gradient):
+        """The logged diagnostics from the gradient of the surgery probe."""
+        return gradient_step.surgery_diagnostics(probe_gradient)
 
     def regularization_loss(self):
         """The sum of the model's regularisation losses, or `None`."""
@@ -375,16 +414,32 @@ class AndhraModel(backend.HeadTrainer, keras.Model):
         if config is not None and hasattr(self, "_andhra_compile_config"):
             config = dict(config)
             config.update(self._andhra_compile_config)
+            if self.gradient_aggregator is not None:
+                config["gradient_aggregator"] = (
+                    keras.saving.serialize_keras_object(
+                        self.gradient_aggregator
+                    )
+                )
         return config
 
     def compile_from_config(self, config):
         config = keras.saving.deserialize_keras_object(config)
+        aggregator = config.pop("gradient_aggregator", None)
         self.compile(**config)
+        if aggregator is not None:
+            self.gradient_aggregator = aggregator
         if self.built:
             self.optimizer.build(self.trainable_variables)
 
     def record_step(
-        self, x, y, leaves, head_losses, sample_weight=None, regularization=None
+        self,
+        x,
+        y,
+        leaves,
+        head_losses,
+        sample_weight=None,
+        regularization=None,
+        diagnostics=None,
     ):
         """Updates the logs after a per-head gradient step.
 
@@ -395,6 +450,8 @@ class AndhraModel(backend.HeadTrainer, keras.Model):
             head_losses: The heads' losses (scalars, unscaled).
             sample_weight: Optional per-sample weights.
             regularization: The step's regularisation loss, or `None`.
+            diagnostics: The aggregator's diagnostics (a dict), logged
+                under their keys.
 
         Returns:
             The logs dict, as `compute_metrics` returns it.
@@ -407,4 +464,10 @@ class AndhraModel(backend.HeadTrainer, keras.Model):
         # steps update this tracker. andhra_model_test checks the value.
         self._loss_tracker.update_state(total, sample_weight=batch_size)
         y_pred = ops.stack(leaves, axis=1)
-        return self.compute_metrics(x, y, y_pred, sample_weight)
+        if not diagnostics:
+            return self.compute_metrics(x, y, y_pred, sample_weight)
+        self._head_metrics.update_gradients(diagnostics)
+        # The diagnostics appear in the training logs only: evaluation
+        # steps compute no gradients.
+        with self._head_metrics.showing_gradients():
+            return self.compute_metrics(x, y, y_pred, sample_weight)

@@ -7,8 +7,15 @@ once from the stacked `(batch, num_heads, ...)` predictions; any other
 Keras metric runs one instance per head.
 """
 
+import contextlib
+
 import keras
 from keras import ops
+
+#: The keys under which gradient aggregators report to the training logs:
+#: the mean cosine between head gradients where they share variables, and
+#: the fraction of (pair, variable) projections made.
+GRADIENT_KEYS = ("gradient_cosine", "gradient_projected")
 
 _ACCURACY = (
     "accuracy",
@@ -43,7 +50,21 @@ class HeadMetrics(keras.metrics.Metric):
                     [_clone_metric(spec) for _ in self.head_names],
                 )
             )
-        self._own = [self.loss_total, self.loss_count]
+        self.gradient_total = self.add_variable(
+            shape=(len(GRADIENT_KEYS),),
+            initializer="zeros",
+            name="gradient_total",
+        )
+        self.gradient_count = self.add_variable(
+            shape=(), initializer="zeros", name="gradient_count"
+        )
+        self._show_gradients = False
+        self._own = [
+            self.loss_total,
+            self.loss_count,
+            self.gradient_total,
+            self.gradient_count,
+        ]
         if self.accuracy_names:
             self.correct = self.add_variable(
                 shape=(num_heads,), initializer="zeros", name="correct"
@@ -68,6 +89,24 @@ class HeadMetrics(keras.metrics.Metric):
         """Adds one batch's per-head mean losses `(num_heads,)`."""
         self.loss_total.assign_add(ops.cast(head_losses, self.dtype))
         self.loss_count.assign_add(ops.cast(1, self.dtype))
+
+    def update_gradients(self, diagnostics):
+        """Adds one step's gradient diagnostics (a dict of scalars)."""
+        values = [
+            ops.cast(diagnostics.get(key, 0.0), self.dtype)
+            for key in GRADIENT_KEYS
+        ]
+        self.gradient_total.assign_add(ops.stack(values))
+        self.gradient_count.assign_add(ops.cast(1, self.dtype))
+
+    @contextlib.contextmanager
+    def showing_gradients(self):
+        """Context in which `result` includes the gradient diagnostics."""
+        self._show_gradients = True
+        try:
+            yield
+        finally:
+            self._show_gradients = False
 
     def update_state(self, y_true, y_pred, sample_weight=None, sparse=True):
         """Updates from labels and predictions, both with a head axis."""
@@ -119,6 +158,10 @@ class HeadMetrics(keras.metrics.Metric):
         for name, per_head in self.others:
             for head, metric in zip(self.head_names, per_head):
                 results[f"{head}_{name}"] = metric.result()
+        if self._show_gradients:
+            means = self.gradient_total / ops.maximum(self.gradient_count, 1)
+            for index, key in enumerate(GRADIENT_KEYS):
+                results[key] = means[index]
         return results
 
     def reset_state(self):

@@ -186,6 +186,18 @@ def _block_branches(block, inputs):
 _COST_CACHE = weakref.WeakKeyDictionary()
 
 
+def head_layers(model, head):
+    """The standard layers whose output reaches one head, in path order.
+
+    Splits appear as their branch's activation layer (its `PReLU` for
+    `activation="prelu"`), blocks as their branch's copy, unrolled.
+    """
+    index = head_index(model, head)
+    inputs = [keras.KerasTensor(t.shape, t.dtype) for t in model.inputs]
+    used = _used_layers(lambda visit: walk_head(model, index, inputs, visit))
+    return [layer for layer, _ in used.values()]
+
+
 def head_cost(model, head):
     """`(parameters, flops)` of one head's path, cached per model.
 
@@ -226,8 +238,16 @@ def model_cost(model):
 
 def _walk_cost(walk):
     """Runs `walk(visit)` on shapes; sums the cost of what reaches the end."""
-    # Cost is carried on the tensors, so a layer whose output does not
-    # reach the head is not counted.
+    used = _used_layers(walk)
+    parameters = sum(layer.count_params() for layer, _ in used.values())
+    flops = sum(flops for _, flops in used.values())
+    return int(parameters), int(flops)
+
+
+def _used_layers(walk):
+    """`{id: (layer, flops)}` of the layers whose output reaches the end."""
+    # Usage is carried on the tensors, so a layer whose output does not
+    # reach the end is left out.
     carried = {}
 
     def visit(layer, args, kwargs):
@@ -238,10 +258,7 @@ def _walk_cost(walk):
             carried[id(y)] = (y, used)
         return outputs
 
-    used = _used_by(carried, walk(visit))
-    parameters = sum(layer.count_params() for layer, _ in used.values())
-    flops = sum(flops for _, flops in used.values())
-    return int(parameters), int(flops)
+    return _used_by(carried, walk(visit))
 
 
 def _used_by(carried, structure):
