@@ -98,13 +98,9 @@ class OSGD(projection.ProjectingAggregator):
     def priority(self, context):
         return resolve_order(self.order, context.head_names)
 
-    def project(self, rows, heads, segments, num_segments, context):
+    def coefficients(self, gram_matrix, heads, context):
         return surgery.gram_schmidt(
-            rows,
-            segments,
-            num_segments,
-            self.mode == "conflicting",
-            self.epsilon,
+            gram_matrix, self.mode == "conflicting", self.epsilon
         )
 
     def get_config(self):

@@ -59,13 +59,9 @@ class PCGrad(projection.ProjectingAggregator):
         keys = ops.take(keys, ops.convert_to_tensor(heads, "int32"))
         return ops.cast(ops.argsort(keys), "int32")
 
-    def project(self, rows, heads, segments, num_segments, context):
+    def coefficients(self, gram_matrix, heads, context):
         return surgery.pcgrad(
-            rows,
-            self.order(context.step, list(heads)),
-            segments,
-            num_segments,
-            self.epsilon,
+            gram_matrix, self.order(context.step, list(heads)), self.epsilon
         )
 
     def get_config(self):

@@ -1,11 +1,12 @@
 """Shared machinery of the aggregators that project head gradients.
 
 Variables are grouped by the heads that reach them (the model gives `None`
-for the others). A group's gradients are flattened into one row per head,
-projected (per variable through segments, or over the whole parameter
-vector with `granularity="global"`), combined with the compiled head
-weights and split back into variables. A variable that one head reaches
-needs no projection: its update is that head's weighted gradient.
+for the others). A group's gradients are flattened into one row per head;
+their Gram matrix (per variable, or summed over the whole parameter vector
+with `granularity="global"`) gives the coefficients of the projected
+gradients as combinations of the originals (`surgery`), and one weighted
+sum of the rows gives the update. A variable that one head reaches needs
+no projection per variable: its update is that head's weighted gradient.
 """
 
 import numpy as np
@@ -20,7 +21,7 @@ DIAGNOSTIC_KEYS = ("gradient_cosine", "gradient_projected")
 
 
 class ProjectingAggregator(GradientAggregator):
-    """Base of `OSGD` and `PCGrad`: grouping, flattening, diagnostics."""
+    """Base of `OSGD` and `PCGrad`: grouping, Gram matrices, diagnostics."""
 
     diagnostic_keys = DIAGNOSTIC_KEYS
 
@@ -30,7 +31,11 @@ class ProjectingAggregator(GradientAggregator):
                 f"`granularity` must be one of {GRANULARITIES}. Received: "
                 f"granularity={granularity!r}"
             )
-        if not isinstance(epsilon, (int, float)) or epsilon < 0:
+        if (
+            isinstance(epsilon, bool)
+            or not isinstance(epsilon, (int, float))
+            or epsilon < 0
+        ):
             raise ValueError(
                 "`epsilon` must be a non-negative number. Received: "
                 f"epsilon={epsilon!r}"
@@ -42,8 +47,8 @@ class ProjectingAggregator(GradientAggregator):
     def needs_head_gradients(self):
         return self.granularity != "representation"
 
-    def project(self, rows, heads, segments, num_segments, context):
-        """Projects `rows` (one per head of `heads`); returns rows, counts."""
+    def coefficients(self, gram_matrix, heads, context):
+        """`(C, projected, considered)` for rows of `heads` (see surgery)."""
         raise NotImplementedError
 
     def priority(self, context):
@@ -55,39 +60,108 @@ class ProjectingAggregator(GradientAggregator):
         return self.combine(head_gradients, context)[0]
 
     def combine(self, head_gradients, context):
+        return self._run(head_gradients, context, per_head=False)
+
+    def project_heads(self, head_gradients, context=None):
+        """Every head's gradient after the surgery, before combining.
+
+        For `OSGD` these are the orthogonalised `u_k`, for `PCGrad` the
+        projected `g_i'`; the update is their sum weighted by the heads'
+        compiled weights. For inspection and tests: the training step
+        forms only the weighted sum.
+
+        Args:
+            head_gradients: As for `aggregate`.
+            context: A `StepContext` (default: unnamed heads, step 0).
+
+        Returns:
+            One list per head with one gradient (or `None`) per variable.
+        """
+        if context is None:
+            context = StepContext.default(len(head_gradients))
+        return self._run(head_gradients, context, per_head=True)
+
+    def _run(self, head_gradients, context, per_head):
         if self.granularity == "representation":
             raise ValueError(
                 'With `granularity="representation"` the surgery happens at '
                 "the split points inside the model's forward pass; the "
                 "model does not compute per-head gradients to combine."
             )
+        num_heads = len(head_gradients)
         num_variables = len(head_gradients[0])
-        rank = {head: r for r, head in enumerate(self.priority(context))}
+        priority = self.priority(context)
+        position = {head: p for p, head in enumerate(priority)}
         weights = context.head_weights
-        result = [None] * num_variables
-        totals = _Totals()
-        for heads, variables in _groups(
-            head_gradients, rank, self.granularity == "global"
-        ):
-            if len(heads) == 1:
-                for v in variables:
-                    result[v] = head_gradients[heads[0]][v] * weights[heads[0]]
-                continue
+        groups = []
+        for heads, variables in _groups(head_gradients, position):
             rows, segments, num_segments, split = _flatten(
                 head_gradients, heads, variables
             )
+            gram_matrix = None
+            if len(heads) > 1 or self.granularity == "global":
+                gram_matrix = surgery.gram(rows, segments, num_segments)
+            groups.append(
+                (heads, variables, rows, segments, split, gram_matrix)
+            )
+        totals = _Totals()
+        for heads, _, _, _, _, gram_matrix in groups:
+            if len(heads) > 1:
+                totals.add_cosines(
+                    surgery.cosine_totals(ops.sum(gram_matrix, axis=0))
+                )
+
+        if self.granularity == "global":
+            everyone = sorted(range(num_heads), key=lambda h: position[h])
+            total = ops.zeros((num_heads, num_heads), "float32")
+            for heads, _, _, _, _, gram_matrix in groups:
+                embed = _embedding(heads, everyone)
+                total = total + ops.matmul(
+                    ops.matmul(ops.transpose(embed), ops.sum(gram_matrix, 0)),
+                    embed,
+                )
+            coefficients, projected, considered = self.coefficients(
+                total[None], everyone, context
+            )
+            totals.add_projections(projected, considered)
+
+        if per_head:
+            result = [[None] * num_variables for _ in range(num_heads)]
+        else:
+            result = [None] * num_variables
+        for heads, variables, rows, segments, split, gram_matrix in groups:
             if self.granularity == "global":
-                segments, num_segments = None, None
-            projected, counts = self.project(
-                rows, heads, segments, num_segments, context
-            )
-            totals.add(surgery.pairwise_cosines(rows), counts)
+                columns = [everyone.index(h) for h in heads]
+                group_coefficients = ops.take(coefficients, columns, axis=2)
+                owners = everyone
+                segments = None
+            elif len(heads) > 1:
+                group_coefficients, projected, considered = self.coefficients(
+                    gram_matrix, heads, context
+                )
+                totals.add_projections(projected, considered)
+                owners = heads
+            else:
+                group_coefficients = ops.ones((1, 1, 1), "float32")
+                segments = None
+                owners = heads
+            if per_head:
+                for i, owner in enumerate(owners):
+                    vector = surgery.combine_rows(
+                        group_coefficients[:, i], rows, segments
+                    )
+                    for v, gradient in zip(variables, split(vector)):
+                        result[owner][v] = gradient
+                continue
             row_weights = ops.convert_to_tensor(
-                [[weights[h] for h in heads]], dtype=rows.dtype
+                [[weights[h] for h in owners]], "float32"
             )
-            combined = ops.matmul(row_weights, projected)[0]
-            for v, gradient in zip(variables, split(combined)):
+            combined = ops.matmul(row_weights, group_coefficients)[:, 0]
+            vector = surgery.combine_rows(combined, rows, segments)
+            for v, gradient in zip(variables, split(vector)):
                 result[v] = gradient
+        if per_head:
+            return result
         return result, totals.diagnostics()
 
     def surgery(self, rows, ranks, step):
@@ -110,12 +184,15 @@ class ProjectingAggregator(GradientAggregator):
             head_weights=(1.0,) * len(order),
             step=step,
         )
-        projected, (projected_count, considered) = self.project(
-            ordered, list(range(len(order))), None, None, context
+        gram_matrix = surgery.gram(ordered, None, None)
+        coefficients, projected, considered = self.coefficients(
+            gram_matrix, list(range(len(order))), context
         )
-        cosine_total, pairs = surgery.pairwise_cosines(ordered)
-        counts = (cosine_total, pairs, projected_count, considered)
-        return ops.sum(projected, axis=0), counts
+        combined = surgery.combine_rows(
+            ops.sum(coefficients, axis=1), ordered, None
+        )
+        cosine_total, pairs = surgery.cosine_totals(gram_matrix[0])
+        return combined, (cosine_total, pairs, projected, considered)
 
     def get_config(self):
         return {"granularity": self.granularity, "epsilon": self.epsilon}
@@ -130,11 +207,13 @@ class _Totals:
         self.projected = ops.zeros((), "float32")
         self.considered = 0
 
-    def add(self, cosines, counts):
+    def add_cosines(self, cosines):
         self.cosine = self.cosine + cosines[0]
         self.pairs += cosines[1]
-        self.projected = self.projected + counts[0]
-        self.considered += counts[1]
+
+    def add_projections(self, projected, considered):
+        self.projected = self.projected + projected
+        self.considered += considered
 
     def diagnostics(self):
         return diagnostics(
@@ -155,43 +234,40 @@ def diagnostics(cosine_total, pairs, projected, considered):
     }
 
 
-def _groups(head_gradients, rank, single):
+def _groups(head_gradients, position):
     """`[(heads in priority order, variable indices)]`, static."""
     num_heads = len(head_gradients)
     groups = {}
     for v in range(len(head_gradients[0])):
-        heads = [
+        heads = tuple(
             h for h in range(num_heads) if head_gradients[h][v] is not None
-        ]
-        if not heads:
-            continue
-        key = tuple(range(num_heads)) if single else tuple(heads)
-        groups.setdefault(key, []).append(v)
+        )
+        if heads:
+            groups.setdefault(heads, []).append(v)
     return [
-        (sorted(heads, key=lambda h: (rank.get(h, len(rank)), h)), variables)
+        (sorted(heads, key=lambda h: position[h]), variables)
         for heads, variables in groups.items()
     ]
 
 
+def _embedding(heads, everyone):
+    """A `(len(heads), len(everyone))` 0/1 matrix placing group rows."""
+    embed = np.zeros((len(heads), len(everyone)), "float32")
+    for i, head in enumerate(heads):
+        embed[i, everyone.index(head)] = 1.0
+    return ops.convert_to_tensor(embed)
+
+
 def _flatten(head_gradients, heads, variables):
     """Rows `(len(heads), n)`, segment ids and a function splitting back."""
-    shapes = []
-    for v in variables:
-        for h in heads:
-            if head_gradients[h][v] is not None:
-                shapes.append(tuple(head_gradients[h][v].shape))
-                break
+    shapes = [tuple(head_gradients[heads[0]][v].shape) for v in variables]
     sizes = [int(np.prod(shape)) for shape in shapes]
     rows = []
     for h in heads:
-        pieces = []
-        for v, shape, size in zip(variables, shapes, sizes):
-            g = head_gradients[h][v]
-            pieces.append(
-                ops.zeros((size,), "float32")
-                if g is None
-                else ops.reshape(g, (size,))
-            )
+        pieces = [
+            ops.reshape(head_gradients[h][v], (size,))
+            for v, size in zip(variables, sizes)
+        ]
         rows.append(pieces[0] if len(pieces) == 1 else ops.concatenate(pieces))
     rows = ops.stack(rows)
     if len(variables) == 1:

@@ -50,5 +50,6 @@ def fan_out(x, num_branches, combine, probe):
 
         return stacked, grad
 
-    stacked = copies(x, probe)
-    return [stacked[j] for j in range(num_branches)]
+    # unstack's gradient is one stack; slicing would scatter a full-size
+    # zero tensor per branch.
+    return ops.unstack(copies(x, probe), num_branches, axis=0)

@@ -1,12 +1,17 @@
-"""Gradient surgery on stacked gradients, in `keras.ops` (jit-able).
+"""Gradient surgery through Gram matrices, in `keras.ops` (jit-able).
 
-Rows are gradients flattened to `(num_rows, n)`. A row may cover several
-variables: `segments` (`(n,)` ints, sorted) says which variable each entry
-belongs to, and every dot product and projection is then taken per
-segment, i.e. per variable. `segments=None` is one segment: the whole row.
+Every projection here (Gram-Schmidt, PCGrad) turns the heads' gradients
+`g_1..g_K` into linear combinations of them, `g_i' = sum_l C[i, l] g_l`,
+and the coefficients `C` follow from the inner products alone. So the
+surgery takes the Gram matrix `A[i, j] = <g_i, g_j>` (one pass over the
+gradients), does its arithmetic on `K x K` matrices, and touches the
+gradients once more to form the update. Nothing `(K, n)`-sized is built
+beyond the gradients themselves.
 
-Each function returns its result and `(projected, considered)`, counts of
-(pair, segment) projections made out of those looked at, for the logs.
+Rows are gradients flattened to `(K, n)`. A row may cover several
+variables: `segments` (`(n,)` ints) says which variable each entry
+belongs to, and Gram matrices are then taken per segment, `(m, K, K)`.
+`segments=None` is one segment: the whole row.
 """
 
 from keras import ops
@@ -28,80 +33,125 @@ def expand(coefficients, segments):
     return ops.transpose(ops.take(ops.transpose(coefficients), segments, 0))
 
 
-def gram_schmidt(rows, segments, num_segments, conflicting_only, epsilon):
-    """Orthogonalised rows, in row order (row 0 has the highest priority).
+def gram(rows, segments, num_segments):
+    """Gram matrices of the rows, per segment: `(m, K, K)` float32."""
+    rows = ops.cast(rows, "float32")
+    num_rows = rows.shape[0]
+    if segments is None:
+        return ops.matmul(rows, ops.transpose(rows))[None]
+    entries = [[None] * num_rows for _ in range(num_rows)]
+    for i in range(num_rows):
+        dots = segment_dots(rows[i:], rows[i], segments, num_segments)
+        for offset in range(num_rows - i):
+            entries[i][i + offset] = entries[i + offset][i] = dots[offset]
+    return ops.stack([ops.stack(row, axis=-1) for row in entries], axis=-2)
+
+
+#: Below this fraction of `<g_j, g_j>`, `<u_j, u_j>` counts as zero.
+RELATIVE_TOLERANCE = 1e-5
+
+
+def gram_schmidt(gram_matrix, conflicting_only, epsilon):
+    """Coefficients of Gram-Schmidt in row order (row 0 first).
 
     `u_0 = g_0`, `u_k = g_k - sum_{j<k} <g_k, u_j> / (<u_j, u_j> + eps) u_j`
-    per segment. With `conflicting_only`, only components with
+    per segment; with `conflicting_only`, only components with
     `<g_k, u_j> < 0` are removed.
+
+    A `u_j` whose squared norm is below `RELATIVE_TOLERANCE` times
+    `<g_j, g_j>` (`g_j` lies within about 0.2 degrees of the span of the
+    gradients before it, as happens when more heads share a variable than
+    it has entries) counts as zero: its direction is rounding noise, and
+    projecting on it would amplify that noise.
+
+    Returns:
+        `(C, projected, considered)`: `u_k = sum_l C[:, k, l] g_l`
+        (`(m, K, K)`), and how many (pair, segment) projections were made
+        out of how many looked at.
     """
-    num_rows = rows.shape[0]
-    units = [rows[0]]
-    norms = [segment_dots(rows[:1], rows[0], segments, num_segments)[0]]
+    num_segments, num_rows = gram_matrix.shape[0], gram_matrix.shape[1]
+    identity = ops.eye(num_rows, dtype="float32")
+    rows = []
+    norms = []
     projected = ops.zeros((), "float32")
-    for k in range(1, num_rows):
-        previous = ops.stack(units)
-        dots = segment_dots(previous, rows[k], segments, num_segments)
-        if conflicting_only:
-            mask = ops.less(dots, 0.0)
-        else:
-            mask = ops.not_equal(dots, 0.0)
-        coefficients = ops.where(
-            mask, dots / (ops.stack(norms) + epsilon), ops.zeros_like(dots)
+    for k in range(num_rows):
+        row = ops.broadcast_to(identity[k], (num_segments, num_rows))
+        if rows:
+            previous = ops.stack(rows, axis=1)
+            # <g_k, u_j> = sum_l C[j, l] <g_l, g_k>
+            dots = ops.matmul(previous, gram_matrix[:, :, k : k + 1])[..., 0]
+            norm = ops.stack(norms, axis=1)
+            if conflicting_only:
+                mask = ops.less(dots, 0.0)
+            else:
+                mask = ops.not_equal(dots, 0.0)
+            mask = ops.logical_and(mask, ops.isfinite(norm))
+            coefficients = ops.where(
+                mask, dots / (norm + epsilon), ops.zeros_like(dots)
+            )
+            row = row - ops.matmul(coefficients[:, None, :], previous)[:, 0]
+            projected = projected + ops.sum(ops.cast(mask, "float32"))
+        rows.append(row)
+        # <u_k, u_k> = C[k] A C[k]^T; below the tolerance it is noise.
+        norm = ops.sum(
+            row * ops.matmul(gram_matrix, row[..., None])[..., 0], -1
         )
-        unit = rows[k] - ops.sum(
-            expand(coefficients, segments) * previous, axis=0
-        )
-        projected = projected + ops.sum(ops.cast(mask, "float32"))
-        units.append(unit)
-        norms.append(segment_dots(unit[None], unit, segments, num_segments)[0])
-    considered = num_rows * (num_rows - 1) // 2 * _count(num_segments)
-    return ops.stack(units), (projected, considered)
+        floor = RELATIVE_TOLERANCE * gram_matrix[:, k, k]
+        norms.append(ops.where(ops.greater(norm, floor), norm, float("inf")))
+    considered = num_rows * (num_rows - 1) // 2 * num_segments
+    return ops.stack(rows, axis=1), projected, considered
 
 
-def pcgrad(rows, order, segments, num_segments, epsilon):
-    """PCGrad: every row projected off the others it conflicts with.
+def pcgrad(gram_matrix, order, epsilon):
+    """Coefficients of PCGrad with one order for all rows.
 
-    For each row `i`, for `j` in `order` (a permutation of the rows, the
-    same for every row, as in the official code), `j != i`: if
-    `<g_i', g_j> < 0`, `g_i' -= <g_i', g_j> / (<g_j, g_j> + eps) g_j`.
+    For each row `i`, for `j` in `order` (a permutation, the same for every
+    row, as in the official code), `j != i`: if `<g_i', g_j> < 0`,
+    `g_i' -= <g_i', g_j> / (<g_j, g_j> + eps) g_j`.
+
+    Returns:
+        `(C, projected, considered)` as for `gram_schmidt`.
     """
-    num_rows = rows.shape[0]
-    squares = ops.stack(
-        [
-            segment_dots(rows[i : i + 1], rows[i], segments, num_segments)[0]
-            for i in range(num_rows)
-        ]
+    num_segments, num_rows = gram_matrix.shape[0], gram_matrix.shape[1]
+    coefficients = ops.broadcast_to(
+        ops.eye(num_rows, dtype="float32"),
+        (num_segments, num_rows, num_rows),
     )
-    indices = ops.expand_dims(ops.arange(num_rows, dtype="int32"), 1)
-    result = rows
+    squares = ops.diagonal(gram_matrix, axis1=1, axis2=2)
+    indices = ops.arange(num_rows, dtype="int32")
     projected = ops.zeros((), "float32")
     for t in range(num_rows):
         j = order[t]
-        other = ops.take(rows, j, axis=0)
-        dots = segment_dots(result, other, segments, num_segments)
+        pick = ops.one_hot(j, num_rows, dtype="float32")
+        column = ops.sum(gram_matrix * pick[None, None, :], axis=-1)
+        # <g_i', g_j> = sum_l C[i, l] <g_l, g_j>
+        dots = ops.matmul(coefficients, column[..., None])[..., 0]
         conflict = ops.logical_and(
-            ops.less(dots, 0.0), ops.not_equal(indices, j)
+            ops.less(dots, 0.0), ops.not_equal(indices, j)[None]
         )
-        norm = ops.take(squares, j, axis=0)[None]
-        coefficients = ops.where(
+        norm = ops.sum(squares * pick[None], axis=-1, keepdims=True)
+        scale = ops.where(
             conflict, dots / (norm + epsilon), ops.zeros_like(dots)
         )
-        result = result - expand(coefficients, segments) * other[None]
+        coefficients = coefficients - scale[..., None] * pick[None, None, :]
         projected = projected + ops.sum(ops.cast(conflict, "float32"))
-    considered = num_rows * (num_rows - 1) * _count(num_segments)
-    return result, (projected, considered)
+    considered = num_rows * (num_rows - 1) * num_segments
+    return coefficients, projected, considered
 
 
-def pairwise_cosines(rows, epsilon=1e-30):
-    """Sum and number of the cosines between all pairs of rows."""
-    num_rows = rows.shape[0]
-    gram = ops.matmul(rows, ops.transpose(rows))
-    norms = ops.sqrt(ops.maximum(ops.diagonal(gram), 0.0))
-    cosines = gram / (norms[:, None] * norms[None, :] + epsilon)
+def combine_rows(weights, rows, segments):
+    """`sum_l weights[:, l] g_l`, per segment: weights `(m, K)` -> `(n,)`."""
+    spread = expand(ops.transpose(ops.cast(weights, rows.dtype)), segments)
+    return ops.sum(spread * rows, axis=0)
+
+
+def cosine_totals(gram_matrix, epsilon=1e-30):
+    """Sum and number of the pairwise cosines of a `(K, K)` Gram matrix."""
+    num_rows = gram_matrix.shape[0]
+    norms = ops.sqrt(ops.maximum(ops.diagonal(gram_matrix), 0.0))
+    cosines = gram_matrix / (norms[:, None] * norms[None, :] + epsilon)
     upper = ops.triu(ops.ones((num_rows, num_rows), "float32"), k=1)
-    total = ops.sum(ops.cast(cosines, "float32") * upper)
-    return total, num_rows * (num_rows - 1) // 2
+    return ops.sum(cosines * upper), num_rows * (num_rows - 1) // 2
 
 
 def permutation_keys(step, num_rows, seed):
@@ -115,10 +165,8 @@ def permutation_keys(step, num_rows, seed):
     step = ops.mod(ops.cast(step, "int32"), prime)
     rows = ops.arange(num_rows, dtype="int32")
     key = ops.mod(step * 181 + (seed % prime) * 7 + rows * 7919 + 1, prime)
-    for multiplier, offset in ((31337, 977), (20011, 4099), (30011, 8191)):
-        key = ops.mod(key * multiplier + rows * offset + step, prime)
+    # Squaring makes the hash non-linear in (step, row); a linear one
+    # gives few distinct orders. Every product stays below 2**31.
+    for offset in (977, 4099, 8191):
+        key = ops.mod(key * key + rows * offset + step * 3 + 1, prime)
     return key
-
-
-def _count(num_segments):
-    return 1 if num_segments is None else num_segments

@@ -304,6 +304,11 @@ class AndhraModel(backend.HeadTrainer, keras.Model):
                     f"{sorted(unknown)}"
                 )
         self.__dict__["_gradient_aggregator"] = aggregator
+        if aggregator is not None:
+            # Built now, not in the traced step: torch.compile cannot trace
+            # the construction of Keras models.
+            self._leaves_model()
+            gradient_step.head_reach(self)
         gradient_step.set_branch_execution(
             self,
             aggregator is not None and aggregator.needs_head_gradients,
