@@ -167,3 +167,30 @@ def test_backend_flag_chooses_the_backend():
     )
     assert run.returncode == 0, run.stderr[-2000:]
     assert f"backend {backend} on" in run.stdout
+
+
+def test_anytime_example_compares_every_exit(capsys):
+    example = load_example("anytime_osgd")
+    (x_train, y_train), (x_test, y_test) = example.ka.data.load_digits()
+    data = (
+        (x_train[:600], y_train[:600]),
+        (x_train[600:700], y_train[600:700]),
+        (x_test, y_test),
+    )
+    rows = example.compare(
+        "anytime",
+        example.anytime_network,
+        data,
+        seeds=2,
+        epochs=2,
+        make_callback=lambda: example.ka.callbacks.OrthogonalGradients(),
+    )
+    assert [name for name, _, _ in rows] == [f"exit_{i}" for i in range(4)]
+    for _, plain, osgd in rows:
+        assert plain.shape == osgd.shape == (2,)
+        assert ((0 <= plain) & (plain <= 1) & (0 <= osgd) & (osgd <= 1)).all()
+    # Same seeds, different training: OSGD changes what the exits learn.
+    assert any((plain != osgd).any() for _, plain, osgd in rows)
+    # The deepest exit learns digits in two epochs (chance is 0.1).
+    assert rows[-1][1].mean() > 0.3
+    assert "exit_3" in capsys.readouterr().out

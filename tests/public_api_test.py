@@ -9,7 +9,14 @@ DOCUMENTED = {
     "layers": ["AndhraSplit", "BranchBlock", "HeadCollector"],
     "models": ["AndhraModel", "abnet", "baseline_resnet"],
     "data": ["load_digits", "load_cifar"],
-    "gradients": ["GradientAggregator", "Mean", "Sum"],
+    "gradients": [
+        "GradientAggregator",
+        "StepContext",
+        "Mean",
+        "Sum",
+        "OSGD",
+        "PCGrad",
+    ],
     "evaluation": [
         "rank_heads",
         "HeadReport",
@@ -18,7 +25,7 @@ DOCUMENTED = {
         "RunComparison",
         "extract_head",
     ],
-    "callbacks": ["BestHeadCheckpoint"],
+    "callbacks": ["BestHeadCheckpoint", "OrthogonalGradients"],
 }
 DOCS = pathlib.Path(__file__).resolve().parents[1] / "docs" / "api"
 

@@ -15,6 +15,21 @@ class StepContext:
             compiled `head_weights`).
         step: The optimizer's iteration counter (a scalar tensor), for
             aggregators that change from step to step.
+
+    Example:
+
+    ```python
+    import numpy as np
+    import keras_andhra as ka
+
+    # Two heads, one variable: what the training step hands over.
+    gradients = [[np.array([1.0, 0.0])], [np.array([1.0, 1.0])]]
+    context = ka.gradients.StepContext(
+        head_names=("head_0", "head_1"), head_weights=(0.5, 0.5)
+    )
+    update, logs = ka.gradients.OSGD().combine(gradients, context)
+    # head_1 keeps only [0, 1]: update = 0.5 * [1, 0] + 0.5 * [0, 1]
+    ```
     """
 
     head_names: tuple
