@@ -1,3 +1,5 @@
+import warnings
+
 import numpy as np
 import pytest
 from scipy import stats
@@ -185,3 +187,12 @@ def test_compare_runs_bad_input():
         ka.evaluation.compare_runs([1], [2])
     with pytest.raises(ValueError, match="`alpha` must be in"):
         ka.evaluation.compare_runs([1, 2], [2, 3], alpha=5)
+
+
+def test_compare_runs_with_one_method_constant_over_seeds():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        result = ka.evaluation.compare_runs([0.9796, 0.98, 0.975], [0.9722] * 3)
+    assert result.model_std == 0.0
+    assert 0.0 < result.t_p_value < 1.0
+    assert result.mean_difference == pytest.approx(0.9722 - 0.9782, abs=1e-9)

@@ -1,0 +1,170 @@
+"""The size gate shared by the size-gated layers (Nimble networks).
+
+A size-gated layer allocates `capacity` units up front and scales unit
+`m` (1-based) by a gate that a trainable size switches on smoothly:
+
+* `mode="paper"` (Radhakrishnan et al., method A): the size `N` is a unit
+  count; unit `m` is scaled by `theta(min(N, capacity) - m + 1)`, with
+  `theta(n) = 0` for `n < 0`, `sin^2(pi n / 2)` on `[0, 1]` and 1 above.
+  `N = 2.5` means units 1 and 2 fully on, unit 3 half way (gate 0.5), the
+  rest off.
+* `mode="controller"` (the released JAX code, method B): a controller `c`
+  sets the fraction `s = sin^2(pi c / 2)` of the capacity that is on:
+  the first `floor(s * capacity)` units fully, the next one by the
+  fractional rest, the others not.
+
+The size loss `penalty * (size - target)**2` joins the layer's losses.
+"""
+
+import math
+
+import keras
+from keras import ops
+
+MODES = ("paper", "controller")
+CONTROLLER_PENALTY = 0.32
+CONTROLLER_TARGET = 1.0
+
+
+def theta(n):
+    """The smooth step: 0 below 0, sin^2(pi n / 2) on [0, 1], 1 above."""
+    inside = ops.square(ops.sin(math.pi / 2.0 * n))
+    return ops.where(
+        ops.less_equal(n, 0.0),
+        ops.zeros_like(n),
+        ops.where(ops.greater_equal(n, 1.0), ops.ones_like(n), inside),
+    )
+
+
+class SizeGatedLayer(keras.layers.Layer):
+    """Base of the size-gated layers: the size, its gate and its loss."""
+
+    def __init__(
+        self,
+        capacity,
+        size=0.0,
+        target=None,
+        penalty=None,
+        mode="paper",
+        feed_size=False,
+        capacity_name="capacity",
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        if (
+            isinstance(capacity, bool)
+            or not isinstance(capacity, int)
+            or capacity < 1
+        ):
+            raise ValueError(
+                f"`{capacity_name}` must be an int of at least 1, the number "
+                "of units allocated up front. Received: "
+                f"{capacity_name}={capacity!r}"
+            )
+        if mode not in MODES:
+            raise ValueError(
+                f"`mode` must be one of {MODES}. Received: mode={mode!r}"
+            )
+        if not _is_number(size):
+            raise TypeError(f"`size` must be a number. Received: size={size!r}")
+        if target is None and mode == "controller":
+            target = CONTROLLER_TARGET
+        if target is not None and (not _is_number(target) or target < 0):
+            raise ValueError(
+                "`target` must be a non-negative number, the size the size "
+                f"loss pulls towards (or None). Received: target={target!r}"
+            )
+        if penalty is None:
+            penalty = CONTROLLER_PENALTY if mode == "controller" else 0.0
+        if not _is_number(penalty) or penalty < 0:
+            raise ValueError(
+                "`penalty` must be a non-negative number, the weight of the "
+                f"size loss. Received: penalty={penalty!r}"
+            )
+        if penalty > 0 and target is None:
+            raise ValueError(
+                "A size penalty needs a `target` size to pull towards. "
+                f"Received: penalty={penalty}, target=None"
+            )
+        self.capacity = capacity
+        self.initial_size = float(size)
+        self.target = None if target is None else float(target)
+        self.penalty = float(penalty)
+        self.mode = mode
+        self.feed_size = bool(feed_size)
+
+    def build_size(self):
+        """Creates the size and the size loss's target and penalty."""
+        self.size = self.add_weight(
+            shape=(),
+            initializer=keras.initializers.Constant(self.initial_size),
+            name="size",
+        )
+        # Variables, so that DynamicGrowth can schedule them without a
+        # retrace.
+        self.size_target = self.add_weight(
+            shape=(),
+            initializer=keras.initializers.Constant(self.target or 0.0),
+            trainable=False,
+            name="size_target",
+        )
+        self.size_penalty = self.add_weight(
+            shape=(),
+            initializer=keras.initializers.Constant(self.penalty),
+            trainable=False,
+            name="size_penalty",
+        )
+
+    def gate(self):
+        """The gate of every unit, `(capacity,)`, from the current size."""
+        size = ops.cast(self.size, "float32")
+        units = ops.arange(1, self.capacity + 1, dtype="float32")
+        if self.mode == "paper":
+            return theta(ops.minimum(size, float(self.capacity)) - units + 1.0)
+        fraction = ops.square(ops.sin(math.pi / 2.0 * size))
+        return ops.clip(fraction * self.capacity - units + 1.0, 0.0, 1.0)
+
+    def size_loss(self):
+        """`penalty * (size - target)**2` (a scalar tensor)."""
+        size = ops.cast(self.size, "float32")
+        return self.size_penalty * ops.square(size - self.size_target)
+
+    def active_size(self):
+        """The number of units now on, as a float (a fractional last unit)."""
+        size = float(ops.convert_to_numpy(self.size))
+        if self.mode == "paper":
+            return min(max(size, 0.0), float(self.capacity))
+        return math.sin(math.pi / 2.0 * size) ** 2 * self.capacity
+
+    @property
+    def active_units(self):
+        """The number of units with a non-zero gate."""
+        return int(math.ceil(self.active_size() - 1e-9))
+
+    def gated(self, outputs):
+        """Activated outputs times the gate; adds the size loss."""
+        self.add_loss(self.size_loss())
+        return outputs * ops.cast(self.gate(), outputs.dtype)
+
+    def with_size_input(self, inputs):
+        """`inputs` with the size appended as a constant feature/channel."""
+        size = ops.cast(self.size, inputs.dtype)
+        column = ops.ones_like(inputs[..., :1]) * size
+        return ops.concatenate([column, inputs], axis=-1)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "size": self.initial_size,
+                "target": self.target,
+                "penalty": self.penalty,
+                "mode": self.mode,
+                "feed_size": self.feed_size,
+            }
+        )
+        return config
+
+
+def _is_number(value):
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
