@@ -7,6 +7,7 @@ the copies' own weights gathered into one kernel:
 
 * `Conv1D/2D/3D` -> one grouped convolution (`groups = N`);
 * `Dense` -> one batched einsum over a branch axis;
+* `SizeGatedDense` -> the same, times every copy's own gate;
 * `BatchNormalization` -> one normalisation over N * C channels, moving
   statistics written back to every copy;
 * `PReLU` -> one PReLU with the copies' slopes side by side;
@@ -25,6 +26,7 @@ import keras
 from keras import ops
 
 from keras_andhra.layers import functional_graph
+from keras_andhra.layers.size_gated_dense import SizeGatedDense
 
 _ELEMENTWISE_ACTIVATIONS = frozenset(
     [
@@ -166,6 +168,10 @@ def _rule_for(layer):
         if _is_plain(layer) and _is_elementwise(layer.activation):
             return _batched_dense
         return None
+    if kind is SizeGatedDense:
+        if _is_elementwise(layer.activation):
+            return _gated_dense
+        return None
     if kind is keras.layers.BatchNormalization:
         if (
             layer.axis in (-1, layer.input_spec.ndim - 1)
@@ -230,6 +236,29 @@ def _batched_dense(copies, wide, training):
         y = ops.add(y, ops.stack([c.bias.value for c in copies], axis=0))
     y = layer.activation(y)
     return ops.reshape(y, tuple(leading) + (num * layer.units,))
+
+
+def _gated_dense(copies, wide, training):
+    layer = copies[0]
+    num = len(copies)
+    features = layer.kernel.shape[0] - int(layer.feed_size)
+    leading = ops.shape(wide)[:-1]
+    x = ops.reshape(wide, (-1, num, features))
+    if layer.feed_size:
+        sizes = ops.stack([ops.cast(c.size.value, x.dtype) for c in copies])
+        x = ops.concatenate(
+            [ops.ones_like(x[..., :1]) * sizes[None, :, None], x], axis=-1
+        )
+    kernel = ops.stack([c.kernel.value for c in copies], axis=0)
+    y = ops.einsum("bni,nio->bno", x, kernel)
+    y = layer.activation(
+        ops.add(y, ops.stack([c.bias.value for c in copies], axis=0))
+    )
+    gates = ops.stack([c.gate() for c in copies], axis=0)
+    for copy in copies:
+        copy.add_loss(copy.size_loss())
+    y = y * ops.cast(gates, y.dtype)[None]
+    return ops.reshape(y, tuple(leading) + (num * layer.capacity,))
 
 
 def _wide_batch_norm(copies, wide, training):

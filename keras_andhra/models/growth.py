@@ -57,16 +57,17 @@ class Site:
 
     Attributes:
         layer: The size-gated layer.
-        key: A stable name for logs (`"<path>"` with `/` as `_`).
+        key: A stable name for logs: the layer's name, after the names of
+            the nested models it sits in (`"stage2_copy0_hidden"`).
         followers: `(layer, input_shape)` of every layer to rebuild when
             the gated layer widens, in order: the per-channel layers, then
             the layer that mixes channels.
         error: Why the layer cannot be widened, or `None`.
     """
 
-    def __init__(self, layer, followers, error):
+    def __init__(self, layer, followers, error, prefix=""):
         self.layer = layer
-        self.key = layer.size.path.rsplit("/", 1)[0].replace("/", "_")
+        self.key = prefix + layer.name
         self.followers = followers
         if layer.mode == "controller":
             error = (
@@ -88,29 +89,32 @@ def gated_sites(model):
     return groups
 
 
-def _collect(container, groups):
+def _collect(container, groups, prefix=""):
     if isinstance(container, keras.Sequential):
         layers = list(container.layers)
         shapes = _sequential_shapes(container)
         for index, layer in enumerate(layers):
             if isinstance(layer, SizeGatedLayer):
                 site = _sequential_site(layers, shapes, index)
+                site.key = prefix + site.key
                 groups.append([site])
             else:
-                _descend(layer, groups)
+                _descend(layer, groups, prefix)
         return
     if functional_graph.is_functional(container):
         readers = _graph_readers(container)
         for layer in container.layers:
             if isinstance(layer, SizeGatedLayer):
-                groups.append([_graph_site(layer, readers)])
+                site = _graph_site(layer, readers)
+                site.key = prefix + site.key
+                groups.append([site])
             else:
-                _descend(layer, groups)
+                _descend(layer, groups, prefix)
         return
-    _descend(container, groups)
+    _descend(container, groups, prefix)
 
 
-def _descend(layer, groups):
+def _descend(layer, groups, prefix):
     if isinstance(layer, BranchBlock):
         # The same position in every copy: one group per position.
         per_copy = []
@@ -122,16 +126,17 @@ def _descend(layer, groups):
                         copy,
                         [],
                         f"its output leaves the branch block {layer.name!r}",
+                        prefix,
                     )
                 )
             else:
-                _collect(copy, found)
+                _collect(copy, found, f"{prefix}{copy.name}_")
                 found = [site for group in found for site in group]
             per_copy.append(found)
         for sites in zip(*per_copy):
             groups.append(list(sites))
     elif isinstance(layer, keras.Model):
-        _collect(layer, groups)
+        _collect(layer, groups, f"{prefix}{layer.name}_")
 
 
 def _sequential_shapes(container):
