@@ -2,6 +2,7 @@ import importlib.util
 import json
 import pathlib
 
+import numpy as np
 import pytest
 
 from keras_andhra import cli
@@ -194,3 +195,24 @@ def test_anytime_example_compares_every_exit(capsys):
     # The deepest exit learns digits in four epochs (chance is 0.1).
     assert rows[-1][1].mean() > 0.3
     assert "exit_3" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("task", ["regression", "classification"])
+def test_nimble_example_grows_and_compares(task, capsys):
+    example = load_example("nimble_regression")
+    results, ratio = example.main(
+        ["--task", task, "--trials", "3", "--epochs", "400"]
+    )
+    out = capsys.readouterr().out
+    assert "growing  (N0 = 0)" in out and "ratio growing / grown" in out
+    assert set(results) == {"growing", "grown"}
+    for losses in results.values():
+        assert losses.shape == (3,) and np.isfinite(losses).all()
+    assert np.isfinite(ratio) and ratio > 0
+    # The growing networks' size left 0: the size loss pulls it to 5.
+    sizes = [
+        float(line.split("final size ")[1].split(" ")[0])
+        for line in out.splitlines()
+        if line.startswith("growing")
+    ]
+    assert 0.0 < sizes[0] < 5.0

@@ -6,8 +6,20 @@ import pytest
 import keras_andhra
 
 DOCUMENTED = {
-    "layers": ["AndhraSplit", "BranchBlock", "HeadCollector"],
-    "models": ["AndhraModel", "abnet", "baseline_resnet"],
+    "layers": [
+        "AndhraSplit",
+        "BranchBlock",
+        "HeadCollector",
+        "SizeGatedDense",
+        "SizeGatedConv2D",
+    ],
+    "models": [
+        "AndhraModel",
+        "abnet",
+        "baseline_resnet",
+        "widen_layer",
+        "prune_to_active",
+    ],
     "data": ["load_digits", "load_cifar"],
     "gradients": [
         "GradientAggregator",
@@ -25,7 +37,11 @@ DOCUMENTED = {
         "RunComparison",
         "extract_head",
     ],
-    "callbacks": ["BestHeadCheckpoint", "OrthogonalGradients"],
+    "callbacks": [
+        "BestHeadCheckpoint",
+        "OrthogonalGradients",
+        "DynamicGrowth",
+    ],
 }
 DOCS = pathlib.Path(__file__).resolve().parents[1] / "docs" / "api"
 
