@@ -47,6 +47,9 @@ class SizeGatedLayer(keras.layers.Layer):
         penalty=None,
         mode="paper",
         feed_size=False,
+        activation=None,
+        kernel_initializer="glorot_uniform",
+        bias_initializer="zeros",
         capacity_name="capacity",
         **kwargs,
     ):
@@ -92,6 +95,34 @@ class SizeGatedLayer(keras.layers.Layer):
         self.penalty = float(penalty)
         self.mode = mode
         self.feed_size = bool(feed_size)
+        self.activation = keras.activations.get(activation)
+        self.kernel_initializer = keras.initializers.get(kernel_initializer)
+        self.bias_initializer = keras.initializers.get(bias_initializer)
+
+    def build_weights(self, input_shape, window=()):
+        """Kernel `window + (inputs [+ 1], capacity)`, bias and size.
+
+        Returns the number of input features (channels).
+        """
+        features = input_shape[-1]
+        if features is None:
+            raise ValueError(
+                f"`{type(self).__name__}` needs a known last input "
+                f"dimension. Received: input_shape={input_shape}"
+            )
+        self.kernel = self.add_weight(
+            shape=tuple(window)
+            + (features + int(self.feed_size), self.capacity),
+            initializer=self.kernel_initializer,
+            name="kernel",
+        )
+        self.bias = self.add_weight(
+            shape=(self.capacity,),
+            initializer=self.bias_initializer,
+            name="bias",
+        )
+        self.build_size()
+        return features
 
     def build_size(self):
         """Creates the size and the size loss's target and penalty."""
@@ -161,6 +192,13 @@ class SizeGatedLayer(keras.layers.Layer):
                 "penalty": self.penalty,
                 "mode": self.mode,
                 "feed_size": self.feed_size,
+                "activation": keras.activations.serialize(self.activation),
+                "kernel_initializer": keras.initializers.serialize(
+                    self.kernel_initializer
+                ),
+                "bias_initializer": keras.initializers.serialize(
+                    self.bias_initializer
+                ),
             }
         )
         return config

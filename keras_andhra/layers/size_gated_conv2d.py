@@ -72,8 +72,6 @@ class SizeGatedConv2D(size_gate.SizeGatedLayer):
         feed_size=False,
         **kwargs,
     ):
-        kernel_initializer = kwargs.pop("kernel_initializer", "glorot_uniform")
-        bias_initializer = kwargs.pop("bias_initializer", "zeros")
         super().__init__(
             max_filters,
             size=size,
@@ -81,6 +79,7 @@ class SizeGatedConv2D(size_gate.SizeGatedLayer):
             penalty=penalty,
             mode=mode,
             feed_size=feed_size,
+            activation=activation,
             capacity_name="max_filters",
             **kwargs,
         )
@@ -92,9 +91,6 @@ class SizeGatedConv2D(size_gate.SizeGatedLayer):
         self.kernel_size = _pair(kernel_size, "kernel_size")
         self.strides = _pair(strides, "strides")
         self.padding = padding
-        self.activation = keras.activations.get(activation)
-        self.kernel_initializer = keras.initializers.get(kernel_initializer)
-        self.bias_initializer = keras.initializers.get(bias_initializer)
         self.input_spec = keras.InputSpec(ndim=4)
 
     @property
@@ -107,24 +103,7 @@ class SizeGatedConv2D(size_gate.SizeGatedLayer):
         return self.capacity
 
     def build(self, input_shape):
-        channels = input_shape[-1]
-        if channels is None:
-            raise ValueError(
-                "`SizeGatedConv2D` needs a known channel dimension. "
-                f"Received: input_shape={input_shape}"
-            )
-        self.kernel = self.add_weight(
-            shape=self.kernel_size
-            + (channels + int(self.feed_size), self.capacity),
-            initializer=self.kernel_initializer,
-            name="kernel",
-        )
-        self.bias = self.add_weight(
-            shape=(self.capacity,),
-            initializer=self.bias_initializer,
-            name="bias",
-        )
-        self.build_size()
+        channels = self.build_weights(input_shape, self.kernel_size)
         self.input_spec = keras.InputSpec(ndim=4, axes={-1: channels})
 
     def call(self, inputs):
@@ -156,13 +135,6 @@ class SizeGatedConv2D(size_gate.SizeGatedLayer):
                 "kernel_size": self.kernel_size,
                 "strides": self.strides,
                 "padding": self.padding,
-                "activation": keras.activations.serialize(self.activation),
-                "kernel_initializer": keras.initializers.serialize(
-                    self.kernel_initializer
-                ),
-                "bias_initializer": keras.initializers.serialize(
-                    self.bias_initializer
-                ),
             }
         )
         return config

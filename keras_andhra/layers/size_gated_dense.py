@@ -60,14 +60,15 @@ class SizeGatedDense(size_gate.SizeGatedLayer):
     Example:
 
     ```python
+    import keras
     import numpy as np
     import keras_andhra as ka
 
     layer = ka.layers.SizeGatedDense(9, activation="tanh", size=2.5,
                                      target=5.0, penalty=0.1)
-    y = layer(np.ones((4, 3), "float32"))
+    y = keras.ops.convert_to_numpy(layer(np.ones((4, 3), "float32")))
     layer.active_units  # 3: units 1, 2 on, unit 3 at half gate
-    float(y[0, 3])  # 0.0: unit 4 is off
+    y[0, 3]  # 0.0: unit 4 is off
     ```
 
     Reference:
@@ -96,12 +97,12 @@ class SizeGatedDense(size_gate.SizeGatedLayer):
             penalty=penalty,
             mode=mode,
             feed_size=feed_size,
+            activation=activation,
+            kernel_initializer=kernel_initializer,
+            bias_initializer=bias_initializer,
             capacity_name="max_units",
             **kwargs,
         )
-        self.activation = keras.activations.get(activation)
-        self.kernel_initializer = keras.initializers.get(kernel_initializer)
-        self.bias_initializer = keras.initializers.get(bias_initializer)
         self.input_spec = keras.InputSpec(min_ndim=2)
 
     @property
@@ -114,23 +115,7 @@ class SizeGatedDense(size_gate.SizeGatedLayer):
         return self.capacity
 
     def build(self, input_shape):
-        features = input_shape[-1]
-        if features is None:
-            raise ValueError(
-                "`SizeGatedDense` needs a known last input dimension. "
-                f"Received: input_shape={input_shape}"
-            )
-        self.kernel = self.add_weight(
-            shape=(features + int(self.feed_size), self.capacity),
-            initializer=self.kernel_initializer,
-            name="kernel",
-        )
-        self.bias = self.add_weight(
-            shape=(self.capacity,),
-            initializer=self.bias_initializer,
-            name="bias",
-        )
-        self.build_size()
+        features = self.build_weights(input_shape)
         self.input_spec = keras.InputSpec(min_ndim=2, axes={-1: features})
 
     def call(self, inputs):
@@ -143,16 +128,5 @@ class SizeGatedDense(size_gate.SizeGatedLayer):
 
     def get_config(self):
         config = super().get_config()
-        config.update(
-            {
-                "max_units": self.capacity,
-                "activation": keras.activations.serialize(self.activation),
-                "kernel_initializer": keras.initializers.serialize(
-                    self.kernel_initializer
-                ),
-                "bias_initializer": keras.initializers.serialize(
-                    self.bias_initializer
-                ),
-            }
-        )
+        config["max_units"] = self.capacity
         return config
