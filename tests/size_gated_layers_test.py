@@ -40,9 +40,10 @@ def test_controller_gate_is_the_released_mask(control):
     assert layer.penalty == 0.32 and layer.target == 1.0
 
 
-def test_dense_output_against_numpy(rng):
+@pytest.mark.parametrize("activation", ["tanh", "relu"])
+def test_dense_output_against_numpy(rng, activation):
     layer = layers.SizeGatedDense(
-        6, activation="tanh", size=2.5, feed_size=True, name="gated"
+        6, activation=activation, size=2.5, feed_size=True, name="gated"
     )
     x = rng.normal(size=(5, 3)).astype("float32")
     y = to_numpy(layer(x))
@@ -50,9 +51,8 @@ def test_dense_output_against_numpy(rng):
     kernel, bias = to_numpy(layer.kernel), to_numpy(layer.bias)
     inputs = np.concatenate([np.full((5, 1), 2.5), x], axis=1)
     gate = numpy_theta(2.5 - np.arange(1, 7) + 1)
-    np.testing.assert_allclose(
-        y, np.tanh(inputs @ kernel + bias) * gate, atol=1e-5
-    )
+    act = np.tanh if activation == "tanh" else (lambda z: np.maximum(z, 0))
+    np.testing.assert_allclose(y, act(inputs @ kernel + bias) * gate, atol=1e-5)
     assert np.all(y[:, 3:] == 0.0)
 
 
@@ -80,11 +80,13 @@ def test_size_loss_joins_the_model_losses(rng):
     assert float(to_numpy(loss)) == pytest.approx(0.1 * 9.0)
 
 
-def test_inactive_units_get_exactly_zero_gradient(rng):
+@pytest.mark.parametrize("activation", ["tanh", "relu"])
+def test_inactive_units_get_exactly_zero_gradient(rng, activation):
+    # tanh gates the outputs; relu folds the gate into the weights.
     model = keras.Sequential(
         [
             keras.Input((3,)),
-            layers.SizeGatedDense(6, activation="tanh", size=2.5),
+            layers.SizeGatedDense(6, activation=activation, size=2.5),
             L.Dense(2),
         ]
     )

@@ -172,10 +172,28 @@ class SizeGatedLayer(keras.layers.Layer):
         """The number of units with a non-zero gate."""
         return int(math.ceil(self.active_size() - 1e-9))
 
-    def gated(self, outputs):
-        """Activated outputs times the gate; adds the size loss."""
+    def gated_weights(self):
+        """`(kernel, bias, gate)` to compute with; adds the size loss.
+
+        For a positively homogeneous activation (linear, ReLU, leaky ReLU)
+        `act(z) * g == act(z * g)` with `g >= 0`, so the gate scales the
+        kernel's and bias's output columns, a small tensor, instead of
+        every output; `gate` is then `None`. Otherwise the outputs are
+        gated after the activation (the paper's tanh).
+        """
         self.add_loss(self.size_loss())
-        return outputs * ops.cast(self.gate(), outputs.dtype)
+        gate = self.gate()
+        if _activation_name(self.activation) in _HOMOGENEOUS:
+            gate = ops.cast(gate, self.kernel.dtype)
+            return self.kernel * gate, self.bias * gate, None
+        return self.kernel, self.bias, gate
+
+    def apply_gate(self, outputs, gate):
+        """Activation, then the gate where it was not folded in."""
+        outputs = self.activation(outputs)
+        if gate is None:
+            return outputs
+        return outputs * ops.cast(gate, outputs.dtype)
 
     def with_size_input(self, inputs):
         """`inputs` with the size appended as a constant feature/channel."""
@@ -202,6 +220,16 @@ class SizeGatedLayer(keras.layers.Layer):
             }
         )
         return config
+
+
+_HOMOGENEOUS = ("linear", "relu", "leaky_relu")
+
+
+def _activation_name(activation):
+    try:
+        return keras.activations.serialize(activation)
+    except (TypeError, ValueError):
+        return None
 
 
 def _is_number(value):

@@ -108,11 +108,11 @@ class SizeGatedConv2D(size_gate.SizeGatedLayer):
 
     def call(self, inputs):
         x = self.with_size_input(inputs) if self.feed_size else inputs
+        kernel, bias, gate = self.gated_weights()
         outputs = ops.conv(
-            x, self.kernel, strides=self.strides, padding=self.padding
+            x, kernel, strides=self.strides, padding=self.padding
         )
-        outputs = ops.add(outputs, self.bias)
-        return self.gated(self.activation(outputs))
+        return self.apply_gate(ops.add(outputs, bias), gate)
 
     def compute_output_shape(self, input_shape):
         spatial = []

@@ -120,8 +120,8 @@ class SizeGatedDense(size_gate.SizeGatedLayer):
 
     def call(self, inputs):
         x = self.with_size_input(inputs) if self.feed_size else inputs
-        outputs = ops.add(ops.matmul(x, self.kernel), self.bias)
-        return self.gated(self.activation(outputs))
+        kernel, bias, gate = self.gated_weights()
+        return self.apply_gate(ops.add(ops.matmul(x, kernel), bias), gate)
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape[:-1]) + (self.capacity,)

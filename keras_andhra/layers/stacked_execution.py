@@ -249,15 +249,14 @@ def _gated_dense(copies, wide, training):
         x = ops.concatenate(
             [ops.ones_like(x[..., :1]) * sizes[None, :, None], x], axis=-1
         )
-    kernel = ops.stack([c.kernel.value for c in copies], axis=0)
+    weights = [copy.gated_weights() for copy in copies]
+    kernel = ops.stack([w[0] for w in weights], axis=0)
     y = ops.einsum("bni,nio->bno", x, kernel)
-    y = layer.activation(
-        ops.add(y, ops.stack([c.bias.value for c in copies], axis=0))
-    )
-    gates = ops.stack([c.gate() for c in copies], axis=0)
-    for copy in copies:
-        copy.add_loss(copy.size_loss())
-    y = y * ops.cast(gates, y.dtype)[None]
+    y = ops.add(y, ops.stack([w[1] for w in weights], axis=0))
+    gate = None
+    if weights[0][2] is not None:
+        gate = ops.stack([w[2] for w in weights], axis=0)[None]
+    y = layer.apply_gate(y, gate)
     return ops.reshape(y, tuple(leading) + (num * layer.capacity,))
 
 
