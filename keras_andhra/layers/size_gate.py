@@ -183,10 +183,12 @@ class SizeGatedLayer(keras.layers.Layer):
         """
         self.add_loss(self.size_loss())
         gate = self.gate()
+        kernel = self.kernel.value
+        bias = self.bias.value
         if _activation_name(self.activation) in _HOMOGENEOUS:
-            gate = ops.cast(gate, self.kernel.dtype)
-            return self.kernel * gate, self.bias * gate, None
-        return self.kernel, self.bias, gate
+            gate = ops.cast(gate, kernel.dtype)
+            return kernel * gate, bias * gate, None
+        return kernel, bias, gate
 
     def apply_gate(self, outputs, gate):
         """Activation, then the gate where it was not folded in."""
