@@ -290,3 +290,7 @@ def test_keras_state_lock_is_where_we_expect():
     with resize.unlocked_state(layer):
         layer.add_weight(shape=(1,), name="extra")
     assert layer._tracker.locked and len(layer.weights) == 3
+    bias = layer.bias
+    resize.drop_variable(layer, "bias")
+    assert all(w is not bias for w in layer.weights)
+    assert not hasattr(layer, "bias")
