@@ -154,7 +154,11 @@ class DynamicGrowth(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         logs = logs if logs is not None else {}
-        model = self.model  # on JAX this syncs the state into the model
+        # On JAX, `self.model` first syncs the loop's state into the
+        # model; the loop re-reads the model's state at the start of the
+        # next epoch, so what changes here (variables, optimizer) is what
+        # it trains on next.
+        model = self.model
         for group in self._groups:
             for site in group:
                 logs[f"{site.key}_size"] = site.layer.active_size()
