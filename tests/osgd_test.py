@@ -244,9 +244,14 @@ def test_mixed_precision_surgery_on_unscaled_gradients(rng):
         got = update(mixed, x, y)
     finally:
         keras.config.set_dtype_policy(policy)
-    # A scaled update would be 2**15 times off; float16 compute is ~1e-3.
-    for g, e in zip(got, expected):
-        np.testing.assert_allclose(g, e, atol=2e-3, rtol=5e-2)
+    # A scaled update would be 2**15 times off. float16 compute moves
+    # single entries (a pre-activation near 0 can flip its ReLU), so the
+    # whole update is compared by length and direction.
+    got = np.concatenate([g.ravel() for g in got])
+    expected = np.concatenate([e.ravel() for e in expected])
+    ratio = np.linalg.norm(got) / np.linalg.norm(expected)
+    cosine = got @ expected / (np.linalg.norm(got) * np.linalg.norm(expected))
+    assert 0.9 < ratio < 1.1 and cosine > 0.99, (ratio, cosine)
 
 
 def test_aggregator_survives_save_and_load(rng, tmp_path):
