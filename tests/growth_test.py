@@ -221,6 +221,17 @@ def test_growth_refuses_what_it_cannot_widen(rng):
     )
     with pytest.raises(ValueError, match="in controller mode the size is"):
         fit(controller)
+    squashed = keras.Sequential(
+        [
+            keras.Input((3,)),
+            layers.SizeGatedDense(4),
+            L.Activation("sigmoid"),
+            L.Dense(4),
+        ]
+    )
+    # sigmoid(0) = 0.5: new units would send 0.5 into the reader.
+    with pytest.raises(ValueError, match="feeds 'activation' \\(Activation\\)"):
+        fit(squashed)
     plain = keras.Sequential([keras.Input((3,)), L.Dense(4, name="dense")])
     with pytest.raises(ValueError, match="DynamicGrowth needs size-gated"):
         fit(plain)
@@ -294,3 +305,32 @@ def test_keras_state_lock_is_where_we_expect():
     resize.drop_variable(layer, "bias")
     assert all(w is not bias for w in layer.weights)
     assert not hasattr(layer, "bias")
+
+
+def test_new_optimizer_slots_start_where_the_optimizer_starts(rng):
+    # Adagrad's accumulators start at 0.1, not 0 (Ftrl's too: zeros there
+    # would give NaN weights).
+    model = keras.Sequential(
+        [
+            keras.Input((3,)),
+            layers.SizeGatedDense(4, activation="tanh", size=2.5, name="g"),
+            L.Dense(1),
+        ]
+    )
+    model.compile(optimizer=keras.optimizers.Adagrad(0.1), loss="mse")
+    x = rng.normal(size=(8, 3)).astype("float32")
+    model.fit(x, np.ones((8, 1)), epochs=2, verbose=0)
+    old = {v.path: to_numpy(v) for v in model.optimizer.variables}
+    models.widen_layer(model, "g", 6)
+    for variable in model.optimizer.variables:
+        value = to_numpy(variable)
+        previous = old.get(variable.path)
+        if previous is None or value.shape == previous.shape:
+            continue
+        common = tuple(slice(0, d) for d in previous.shape)
+        np.testing.assert_array_equal(value[common], previous)
+        rest = np.ones(value.shape, bool)
+        rest[common] = False
+        np.testing.assert_allclose(value[rest], 0.1)
+    history = model.fit(x, np.ones((8, 1)), epochs=2, verbose=0).history
+    assert np.isfinite(history["loss"]).all()

@@ -365,3 +365,41 @@ def test_one_head_model_refuses_a_projecting_aggregator():
     with pytest.raises(ValueError, match="OSGD works between heads"):
         model.gradient_aggregator = gradients.OSGD()
     model.gradient_aggregator = gradients.Sum()  # harmless with one head
+
+
+def test_layer_losses_reach_the_per_head_step(rng):
+    # A size loss (add_loss) in the trunk: the per-head path must add its
+    # gradient as the plain path does (JAX once dropped such losses).
+    def gated_model():
+        inputs = keras.Input((6,))
+        x = layers.SizeGatedDense(
+            8, activation="tanh", size=3.5, target=6.0, penalty=0.5
+        )(inputs)
+        branches = layers.AndhraSplit(2)(x)
+        branches = layers.BranchBlock(lambda: L.Dense(3))(branches)
+        return models.AndhraModel(inputs, layers.HeadCollector()(branches))
+
+    plain, summed = gated_model(), gated_model()
+    summed.set_weights(plain.get_weights())
+    x, y = data(rng)
+    for model in (plain, summed):
+        model.compile(
+            optimizer=keras.optimizers.SGD(1.0), loss=CE, head_reduction="sum"
+        )
+    summed.gradient_aggregator = gradients.Sum()
+    before = [to_numpy(v) for v in plain.layers[1].weights]
+    expected = update(plain, x, y)
+    assert_updates_close(update(summed, x, y), expected)
+    # The size moved: its gradient includes the size loss's.
+    size = plain.layers[1].size
+    assert float(to_numpy(size)) != pytest.approx(float(before[2]))
+
+
+def test_representation_needs_a_split():
+    inputs = keras.Input((6,))
+    trunk = L.Dense(8)(inputs)
+    exits = [L.Dense(3)(trunk), L.Dense(3)(L.Dense(8)(trunk))]
+    model = models.AndhraModel(inputs, layers.HeadCollector()(exits))
+    with pytest.raises(ValueError, match="Representation-level surgery works"):
+        model.gradient_aggregator = gradients.OSGD(granularity="representation")
+    model.gradient_aggregator = gradients.OSGD()  # per variable: fine

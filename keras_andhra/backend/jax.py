@@ -31,7 +31,11 @@ class HeadTrainer:
             mapping += list(zip(self.non_trainable_variables, non_trainable))
             # The optimizer's variables too: loss scaling reads its scale.
             mapping += optimizer_mapping
-            with keras.StatelessScope(state_mapping=mapping) as scope:
+            # collect_losses: layers' add_loss losses (size losses,
+            # activity regularisers) are kept, as in Keras's own step.
+            with keras.StatelessScope(
+                state_mapping=mapping, collect_losses=True
+            ) as scope:
                 if probe is None:
                     outputs = self.head_step_losses(x, y, sample_weight)
                 else:

@@ -28,7 +28,16 @@ class DynamicGrowth(keras.callbacks.Callback):
       copy widens in every copy.
 
     Widening happens at the end of an epoch. Each event is recorded in
-    `events` with its wall time.
+    `events` with its wall time. Between a gated layer and the layer that
+    reads it, only per-channel layers that keep a zero channel zero may
+    stand (normalisation, ReLU-family and tanh activations, pooling,
+    dropout); anything else is refused when training begins.
+
+    Weights saved before a widening have the old shapes: callbacks that
+    restore such copies (`EarlyStopping(restore_best_weights=True)`,
+    `BackupAndRestore`, weight-only checkpoints) cannot load them into the
+    grown model. `ModelCheckpoint` of whole `.keras` models works: the
+    saved config carries the current widths.
 
     Args:
         penalty: The size loss's weight for every watched layer: `None`

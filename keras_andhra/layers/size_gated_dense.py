@@ -19,6 +19,11 @@ class SizeGatedDense(size_gate.SizeGatedLayer):
     Units whose gate is 0 output exactly 0 and get exactly zero gradient:
     their weights keep their initial values until they switch on.
 
+    `theta` is flat at its ends, so at a whole-number size (0, 1, 2, ...)
+    the data loss gives `N` no gradient; only the size loss moves it from
+    there. The paper's networks start at `N0 = 0` with a size loss. Without
+    one, start from a fractional size (or keep `N` fixed on purpose).
+
     With `feed_size=True`, `N` is also an input: it is prepended to `x`,
     so every unit sees it through its own weight (the paper's "prepended
     1", whose weight is `N`).

@@ -3,6 +3,7 @@ from keras import ops
 
 from keras_andhra import backend
 from keras_andhra.gradients import GradientAggregator
+from keras_andhra.layers import AndhraSplit
 from keras_andhra.layers import HeadCollector
 from keras_andhra.models import gradient_step
 from keras_andhra.models import head_metrics
@@ -293,6 +294,16 @@ class AndhraModel(backend.HeadTrainer, keras.Model):
                     f"{type(aggregator).__name__} works between heads; this "
                     f"model has one ({self.head_names[0]!r}). Train it "
                     "without a gradient aggregator."
+                )
+            if not aggregator.needs_head_gradients and not any(
+                isinstance(layer, AndhraSplit) and layer.num_branches > 1
+                for layer in self.layers
+            ):
+                raise ValueError(
+                    "Representation-level surgery works on the gradients "
+                    "arriving at the model's AndhraSplit layers, and this "
+                    "model has none with two branches or more at its top "
+                    "level. Use granularity='per_variable' (or 'global')."
                 )
             unknown = set(aggregator.diagnostic_keys) - set(
                 head_metrics.GRADIENT_KEYS

@@ -21,6 +21,9 @@ from keras_andhra.layers import functional_graph
 from keras_andhra.layers import resize
 from keras_andhra.layers.size_gate import SizeGatedLayer
 
+# Layers that act on each channel alone and map a zero channel to zero, so
+# that new units (which output 0) stay 0 up to the reading layer. Fresh
+# BatchNormalization channels (mean 0, variance 1, shift 0) map 0 to 0.
 _PASS_THROUGH = (
     keras.layers.BatchNormalization,
     keras.layers.Activation,
@@ -31,7 +34,6 @@ _PASS_THROUGH = (
     keras.layers.Dropout,
     keras.layers.SpatialDropout1D,
     keras.layers.SpatialDropout2D,
-    keras.layers.GaussianNoise,
     keras.layers.Identity,
     keras.layers.MaxPooling1D,
     keras.layers.MaxPooling2D,
@@ -43,6 +45,26 @@ _PASS_THROUGH = (
     keras.layers.GlobalMaxPooling2D,
     keras.layers.ZeroPadding2D,
 )
+# Activations with f(0) = 0 that act on each value alone.
+_ZERO_PRESERVING = frozenset(
+    [
+        "linear",
+        "relu",
+        "relu6",
+        "leaky_relu",
+        "elu",
+        "selu",
+        "gelu",
+        "silu",
+        "swish",
+        "mish",
+        "tanh",
+        "softsign",
+        "hard_silu",
+        "hard_swish",
+    ]
+)
+
 _MIXING = (
     keras.layers.Dense,
     keras.layers.Conv1D,
@@ -158,7 +180,7 @@ def _sequential_site(layers, shapes, index):
         if isinstance(layer, _MIXING):
             followers.append((layer, shape))
             return Site(layers[index], followers, None)
-        if isinstance(layer, _PASS_THROUGH):
+        if _passes_zero(layer):
             followers.append((layer, shape))
             continue
         return Site(layers[index], followers, _unsupported(layer))
@@ -225,18 +247,34 @@ def _graph_site(layer, readers):
         if isinstance(reader, _MIXING):
             followers.append((reader, shape))
             return Site(layer, followers, None)
-        if isinstance(reader, _PASS_THROUGH):
+        if _passes_zero(reader):
             followers.append((reader, shape))
             current = reader
             continue
         return Site(layer, followers, _unsupported(reader))
 
 
+def _passes_zero(layer):
+    """Whether `layer` can stand between a gated layer and its reader."""
+    if not isinstance(layer, _PASS_THROUGH):
+        return False
+    if isinstance(layer, keras.layers.Activation):
+        try:
+            name = keras.activations.serialize(layer.activation)
+        except (TypeError, ValueError):
+            return False
+        return name in _ZERO_PRESERVING
+    if isinstance(layer, keras.layers.ReLU):
+        return not (layer.threshold and layer.negative_slope)
+    return True
+
+
 def _unsupported(layer):
     return (
         f"its output feeds {layer.name!r} ({type(layer).__name__}), which "
         "growth cannot widen; between a gated layer and the next Dense, "
-        "convolution or gated layer only per-channel layers (normalisation, "
+        "convolution or gated layer only per-channel layers that keep a "
+        "zero channel zero (normalisation, ReLU-family and tanh "
         "activations, pooling, dropout) can stand"
     )
 
@@ -301,8 +339,9 @@ def _rebuild_optimizer(model, optimizer):
     """A new optimizer for the new variables, with the old one's state.
 
     Old values are matched by variable path and copied into the leading
-    slice: old units keep their moments, new units start at zero, the
-    iteration count goes on.
+    slice: old units keep their state, new units start where the optimizer
+    starts every variable (zero moments for SGD and Adam), the iteration
+    count goes on.
     """
     values = {
         v.path: keras.ops.convert_to_numpy(v) for v in optimizer.variables
@@ -311,17 +350,10 @@ def _rebuild_optimizer(model, optimizer):
     new.build(model.trainable_variables)
     for variable in new.variables:
         if variable.path in values:
-            value = values[variable.path]
-            if np.shape(value) == tuple(variable.shape):
-                variable.assign(value)
-            else:
-                zeros = np.zeros(variable.shape, value.dtype)
-                common = tuple(
-                    slice(0, min(a, b))
-                    for a, b in zip(value.shape, zeros.shape)
-                )
-                zeros[common] = value[common]
-                variable.assign(zeros)
+            # Beyond the old extent the new slots keep the optimizer's own
+            # initial values (0 for moments, Adagrad's and Ftrl's starting
+            # accumulators, ...).
+            variable.assign(resize.fit_into(values[variable.path], variable))
     model.optimizer = new
 
 
