@@ -209,7 +209,7 @@ def test_growth_refuses_what_it_cannot_widen(rng):
         [
             keras.Input((3,)),
             layers.SizeGatedDense(4, name="hidden"),
-            L.Reshape((2, 2)),
+            L.Reshape((2, 2), name="reshape"),
             L.Flatten(),
         ]
     )
@@ -225,12 +225,12 @@ def test_growth_refuses_what_it_cannot_widen(rng):
         [
             keras.Input((3,)),
             layers.SizeGatedDense(4),
-            L.Activation("sigmoid"),
+            L.Activation("sigmoid", name="squash"),
             L.Dense(4),
         ]
     )
     # sigmoid(0) = 0.5: new units would send 0.5 into the reader.
-    with pytest.raises(ValueError, match="feeds 'activation' \\(Activation\\)"):
+    with pytest.raises(ValueError, match="feeds 'squash' \\(Activation\\)"):
         fit(squashed)
     plain = keras.Sequential([keras.Input((3,)), L.Dense(4, name="dense")])
     with pytest.raises(ValueError, match="DynamicGrowth needs size-gated"):
