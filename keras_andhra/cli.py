@@ -28,13 +28,26 @@ def _parser():
         ),
     )
     sub = parser.add_subparsers(dest="command")
-    train = sub.add_parser("train", help="train and compare (default)")
-    build = sub.add_parser("build", help="build and summarise only")
-    rank = sub.add_parser("rank", help="rank the heads of a saved model")
+    # The options are accepted before and after the command. A subcommand
+    # only sets what it was given (SUPPRESS), so it does not overwrite an
+    # option given before it with its own default.
+    commands = {
+        "train": "train and compare (default)",
+        "build": "build and summarise only",
+        "rank": "rank the heads of a saved model",
+    }
+    train, build, rank = (
+        sub.add_parser(name, help=text, argument_default=argparse.SUPPRESS)
+        for name, text in commands.items()
+    )
     rank.add_argument("model", help="a saved ANDHRA model (.keras)")
-    rank.add_argument("--baseline", help="a saved baseline model (.keras)")
     rank.add_argument(
-        "--plot", help="where to write the plot (default: next to MODEL)"
+        "--baseline", default=None, help="a saved baseline model (.keras)"
+    )
+    rank.add_argument(
+        "--plot",
+        default=None,
+        help="where to write the plot (default: next to MODEL)",
     )
     for p in (parser, train, build, rank):
         p.add_argument(
@@ -45,18 +58,17 @@ def _parser():
         p.add_argument(
             "--dataset",
             choices=["digits", "cifar10", "cifar100"],
-            default="digits",
         )
         p.add_argument("--data-dir", help="tensorflow-datasets data dir")
     for p in (parser, train, build):
-        p.add_argument("--residual-units", type=int, default=0)
-        p.add_argument("--width", type=int, default=16)
-        p.add_argument("--num-branches", type=int, default=2)
-        p.add_argument("--num-levels", type=int, default=3)
-        p.add_argument("--activation", default="relu")
+        p.add_argument("--residual-units", type=int)
+        p.add_argument("--width", type=int)
+        p.add_argument("--num-branches", type=int)
+        p.add_argument("--num-levels", type=int)
+        p.add_argument("--activation")
     for p in (parser, train):
-        p.add_argument("--epochs", type=int, default=15)
-        p.add_argument("--batch-size", type=int, default=64)
+        p.add_argument("--epochs", type=int)
+        p.add_argument("--batch-size", type=int)
         p.add_argument(
             "--output",
             help=(
@@ -64,6 +76,16 @@ def _parser():
                 "(default: runs/<dataset>-<backend>)"
             ),
         )
+    parser.set_defaults(
+        dataset="digits",
+        residual_units=0,
+        width=16,
+        num_branches=2,
+        num_levels=3,
+        activation="relu",
+        epochs=15,
+        batch_size=64,
+    )
     return parser
 
 
@@ -193,7 +215,7 @@ def train(model, baseline, args, data):
 
     (x_fit, y_fit), (x_valid, y_valid, x_test, y_test), _ = data
     results = {"dataset": args.dataset, "backend": keras.backend.backend()}
-    steps = max(1, len(x_fit) // args.batch_size) * args.epochs
+    steps = max(1, math.ceil(len(x_fit) / args.batch_size)) * args.epochs
     for name, net in (("abnet", model), ("baseline", baseline)):
         loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
         optimizer = keras.optimizers.SGD(

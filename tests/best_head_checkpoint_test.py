@@ -57,7 +57,8 @@ def test_logs_the_best_validation_head_every_epoch(data):
 def test_saves_the_best_head_and_warns_on_a_missing_metric(data, tmp_path):
     model = small_model()
     saver = ka.callbacks.BestHeadCheckpoint(
-        filepath=str(tmp_path / "best_{head}_{epoch}.keras")
+        # The directory does not exist yet: the callback makes it.
+        filepath=str(tmp_path / "heads" / "best_{head}_{epoch}.keras")
     )
     missing = ka.callbacks.BestHeadCheckpoint(monitor="val_auc")
     # Recorded by hand: pytest.warns would re-raise the frameworks' own
@@ -78,7 +79,7 @@ def test_saves_the_best_head_and_warns_on_a_missing_metric(data, tmp_path):
         for m in messages
     )
     assert missing.history == [] and missing.best_head is None
-    path = tmp_path / f"best_{saver.best_head}_1.keras"
+    path = tmp_path / "heads" / f"best_{saver.best_head}_1.keras"
     loaded = keras.saving.load_model(path, safe_mode=True)
     x = data[0][:8]
     index = model.head_names.index(saver.best_head)
@@ -98,3 +99,49 @@ def test_bad_arguments_and_models():
     callback.set_model(ka.models.baseline_resnet(0, width=2, input_shape=SHAPE))
     with pytest.raises(ValueError, match="This needs an ANDHRA model"):
         callback.on_train_begin()
+
+
+def test_a_diverged_head_is_never_the_best():
+    model = small_model()
+    tracker = ka.callbacks.BestHeadCheckpoint(monitor="val_loss")
+    tracker.set_model(model)
+    tracker.on_train_begin()
+    first, *rest = model.head_names
+
+    def logs(first_value, rest_value):
+        values = {f"val_{first}_loss": first_value}
+        values.update({f"val_{h}_loss": rest_value for h in rest})
+        return values
+
+    tracker.on_epoch_end(0, logs(np.nan, 2.0))
+    tracker.on_epoch_end(1, logs(np.nan, 1.0))
+    assert tracker.history == [rest[0], rest[0]]
+    assert (tracker.best, tracker.best_epoch) == (1.0, 1)
+    tracker.on_epoch_end(2, logs(np.nan, np.nan))
+    assert tracker.history[-1] is None and tracker.best == 1.0
+
+
+@pytest.mark.parametrize(
+    "monitor, lower",
+    [
+        ("val_loss", True),
+        ("val_mae", True),
+        ("mean_squared_error", True),
+        ("val_accuracy", False),
+        ("val_auc", False),
+    ],
+)
+def test_auto_mode_minimises_losses_and_errors(monitor, lower):
+    model = small_model()
+    tracker = ka.callbacks.BestHeadCheckpoint(monitor=monitor)
+    tracker.set_model(model)
+    tracker.on_train_begin()
+    prefix = "val_" if monitor.startswith("val_") else ""
+    metric = monitor[len(prefix) :]
+    values = np.arange(model.num_heads, dtype=float)
+    tracker.on_epoch_end(
+        0,
+        {f"{prefix}{h}_{metric}": v for h, v in zip(model.head_names, values)},
+    )
+    expected = model.head_names[0 if lower else -1]
+    assert tracker.best_head == expected

@@ -196,3 +196,12 @@ def test_compare_runs_with_one_method_constant_over_seeds():
     assert result.model_std == 0.0
     assert 0.0 < result.t_p_value < 1.0
     assert result.mean_difference == pytest.approx(0.9722 - 0.9782, abs=1e-9)
+
+
+def test_compare_runs_effect_size_without_spread():
+    same = ka.evaluation.compare_runs([0.9, 0.91, 0.92], [0.9, 0.91, 0.92])
+    assert same.effect_size == 0.0 and same.t_p_value == 1.0
+    # Binary fractions, so every difference is exactly 0.125.
+    low, high = [0.5, 0.75, 0.25], [0.625, 0.875, 0.375]
+    assert ka.evaluation.compare_runs(high, low).effect_size == -np.inf
+    assert ka.evaluation.compare_runs(low, high).effect_size == np.inf

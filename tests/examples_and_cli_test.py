@@ -39,6 +39,13 @@ def test_main_job_builds_and_summarises(capsys):
     assert "= the baseline bs_1g_r0" in out
 
 
+def test_main_job_options_count_before_and_after_the_command(capsys):
+    cli.main(["--width", "4", "--num-levels", "2", "build"])
+    assert "4 heads, width 4" in capsys.readouterr().out
+    cli.main(["--width", "8", "build", "--width", "4", "--num-levels", "1"])
+    assert "2 heads, width 4" in capsys.readouterr().out
+
+
 def test_main_job_reports_bad_arguments(capsys):
     try:
         cli.main(["--num-branches", "0"])

@@ -1,8 +1,9 @@
-import warnings
+import os
 
 import keras
 import numpy as np
 
+from keras_andhra.callbacks import head_metrics
 from keras_andhra.evaluation import extract_head
 from keras_andhra.layers import head_paths
 
@@ -26,8 +27,9 @@ class BestHeadCheckpoint(keras.callbacks.Callback):
             head: `"val_accuracy"` reads `val_<head>_accuracy` for every
             head, `"val_loss"` reads `val_<head>_loss`, `"accuracy"` the
             training values.
-        mode: `"auto"`, `"max"` or `"min"`. `"auto"` minimises names that
-            contain `"loss"` and maximises the rest.
+        mode: `"auto"`, `"max"` or `"min"`. `"auto"` minimises losses and
+            error metrics (`"val_loss"`, `"val_mae"`, ...) and maximises the
+            rest.
         filepath: Optional path ending in `.keras` where the best head is
             saved. It may contain `{epoch}` (1-based), `{head}` and any
             log key, e.g. `"best_{head}_{epoch:02d}.keras"`.
@@ -37,7 +39,9 @@ class BestHeadCheckpoint(keras.callbacks.Callback):
         best_head: The name of the best head so far, or `None`.
         best: Its monitored value.
         best_epoch: The (0-based) epoch it was reached in.
-        history: The best head's name after every epoch.
+        history: The best head's name after every epoch (`None` for an
+            epoch in which every head's value was NaN). A head whose value
+            is NaN is never the best.
 
     Example:
 
@@ -70,7 +74,7 @@ class BestHeadCheckpoint(keras.callbacks.Callback):
                 "`monitor` must be a metric name such as 'val_accuracy'. "
                 f"Received: monitor={monitor!r}"
             )
-        if mode not in ("auto", "min", "max"):
+        if mode not in head_metrics.MODES:
             raise ValueError(
                 "`mode` must be 'auto', 'min' or 'max'. Received: "
                 f"mode={mode!r}"
@@ -84,36 +88,32 @@ class BestHeadCheckpoint(keras.callbacks.Callback):
         self.mode = mode
         self.filepath = None if filepath is None else str(filepath)
         self.verbose = verbose
-        if mode == "auto":
-            mode = "min" if "loss" in monitor else "max"
-        self._better = np.greater if mode == "max" else np.less
+        lower = head_metrics.lower_is_better(monitor, mode)
+        self._better = np.less if lower else np.greater
 
     def on_train_begin(self, logs=None):
         self.head_names = head_paths.collector_of(self.model).head_names
-        prefix = "val_" if self.monitor.startswith("val_") else ""
-        metric = self.monitor[len(prefix) :]
-        self._keys = [f"{prefix}{head}_{metric}" for head in self.head_names]
+        self._keys = head_metrics.keys(self.monitor, self.head_names)
         self.best_head = None
         self.best = None
         self.best_epoch = None
         self.history = []
 
     def on_epoch_end(self, epoch, logs=None):
-        logs = logs if logs is not None else {}
-        missing = [key for key in self._keys if key not in logs]
-        if missing:
-            warnings.warn(
-                f"BestHeadCheckpoint: the per-head metric {missing[0]!r} "
-                f"(for monitor={self.monitor!r}) is not in the logs. "
-                f"Available metrics are: {', '.join(sorted(logs))}.",
-                stacklevel=2,
-            )
+        values = head_metrics.read(
+            logs, self._keys, "BestHeadCheckpoint", self.monitor
+        )
+        if values is None:
             return
-        values = np.array([float(logs[key]) for key in self._keys])
+        if np.all(np.isnan(values)):
+            # Every head diverged: no best head this epoch.
+            self.history.append(None)
+            return
+        # A diverged (NaN) head is never the best.
         index = int(
-            np.argmax(values)
+            np.nanargmax(values)
             if self._better is np.greater
-            else np.argmin(values)
+            else np.nanargmin(values)
         )
         name = self.head_names[index]
         logs["best_head_index"] = index
@@ -129,4 +129,7 @@ class BestHeadCheckpoint(keras.callbacks.Callback):
         self.best_head, self.best, self.best_epoch = name, values[index], epoch
         if self.filepath is not None:
             path = self.filepath.format(epoch=epoch + 1, head=name, **logs)
+            directory = os.path.dirname(path)
+            if directory:
+                os.makedirs(directory, exist_ok=True)
             extract_head(self.model, index).save(path)

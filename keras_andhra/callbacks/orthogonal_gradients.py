@@ -1,13 +1,10 @@
-import warnings
-
 import keras
 import numpy as np
 
+from keras_andhra.callbacks import head_metrics
 from keras_andhra.gradients import OSGD
 from keras_andhra.gradients import osgd as osgd_module
 from keras_andhra.layers import head_paths
-
-_METRIC_MODES = ("auto", "min", "max")
 
 
 class OrthogonalGradients(keras.callbacks.Callback):
@@ -48,8 +45,8 @@ class OrthogonalGradients(keras.callbacks.Callback):
             would be without the head (`"val_accuracy"` reads
             `val_<head>_accuracy`).
         metric_mode: `"auto"`, `"max"` or `"min"`: whether a higher
-            `monitor` value ranks higher (`"auto"`: lower for names with
-            `"loss"`).
+            `monitor` value ranks higher (`"auto"`: lower for losses and
+            error metrics such as `"val_mae"`, higher for the rest).
         granularity: Passed to `OSGD`: `"per_variable"`, `"global"` or
             `"representation"`.
         mode: Passed to `OSGD`: `"always"` or `"conflicting"`.
@@ -101,9 +98,9 @@ class OrthogonalGradients(keras.callbacks.Callback):
                 "`order` must be None, a list of head names or indices, or "
                 f"'rank'. Received: order={order!r}"
             )
-        if metric_mode not in _METRIC_MODES:
+        if metric_mode not in head_metrics.MODES:
             raise ValueError(
-                f"`metric_mode` must be one of {_METRIC_MODES}. Received: "
+                f"`metric_mode` must be one of {head_metrics.MODES}. Received: "
                 f"metric_mode={metric_mode!r}"
             )
         if (
@@ -148,13 +145,9 @@ class OrthogonalGradients(keras.callbacks.Callback):
         fixed = None if self.order == "rank" else self.order
         indices = osgd_module.resolve_order(fixed, self.head_names)
         self.priority = [self.head_names[i] for i in indices]
-        prefix = "val_" if self.monitor.startswith("val_") else ""
-        metric = self.monitor[len(prefix) :]
-        self._keys = [f"{prefix}{head}_{metric}" for head in self.head_names]
-        mode = self.metric_mode
-        if mode == "auto":
-            mode = "min" if "loss" in self.monitor else "max"
-        self._sign = -1.0 if mode == "max" else 1.0
+        self._keys = head_metrics.keys(self.monitor, self.head_names)
+        lower = head_metrics.lower_is_better(self.monitor, self.metric_mode)
+        self._sign = 1.0 if lower else -1.0
         self._previous = model.gradient_aggregator
         self._installed = None
         self.history = []
@@ -176,19 +169,16 @@ class OrthogonalGradients(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         if self.order != "rank":
             return
-        logs = logs if logs is not None else {}
-        missing = [key for key in self._keys if key not in logs]
-        if missing:
-            warnings.warn(
-                f"OrthogonalGradients: the per-head metric {missing[0]!r} "
-                f"(for monitor={self.monitor!r}) is not in the logs, so the "
-                "heads keep their order. Available metrics are: "
-                f"{', '.join(sorted(logs))}.",
-                stacklevel=2,
-            )
+        values = head_metrics.read(
+            logs,
+            self._keys,
+            "OrthogonalGradients",
+            self.monitor,
+            ", so the heads keep their order",
+        )
+        if values is None:
             return
-        values = np.array([float(logs[key]) for key in self._keys])
-        # Best first; ties keep head order.
+        # Best first; ties keep head order; NaN (a diverged head) last.
         ranked = np.lexsort((np.arange(len(values)), self._sign * values))
         self.priority = [self.head_names[i] for i in ranked]
 

@@ -1,4 +1,5 @@
 import dataclasses
+import math
 import warnings
 
 import numpy as np
@@ -24,7 +25,9 @@ class RunComparison:
         wilcoxon_p_value: Wilcoxon signed-rank test (exact for few runs;
             with 5 runs it cannot go below 0.0625).
         effect_size: Cohen's d_z, mean difference over the standard
-            deviation (ddof 1) of the differences.
+            deviation (ddof 1) of the differences; 0 when every difference
+            is 0, and infinite, with the difference's sign, when every
+            difference is the same nonzero number.
         alpha: The significance level.
         significant: Whether the paired t-test's p-value is below `alpha`.
 
@@ -150,10 +153,16 @@ def compare_runs(baseline_scores, model_scores, *, alpha=0.05, confidence=0.95):
         t_p_value=t_p,
         welch_p_value=float(welch.pvalue),
         wilcoxon_p_value=wilcoxon_p,
-        effect_size=float(mean / spread) if spread > 0 else float("inf"),
+        effect_size=_effect_size(mean, spread),
         alpha=alpha,
         significant=bool(t_p < alpha),
     )
+
+
+def _effect_size(mean, spread):
+    if spread > 0:
+        return float(mean / spread)
+    return math.copysign(math.inf, mean) if mean != 0 else 0.0
 
 
 def _scores(scores, name):
