@@ -79,6 +79,17 @@ def test_ensemble_of_chosen_heads():
         probabilities, method="mean_probability", heads=[3]
     )
     np.testing.assert_array_equal(got, probabilities[:, 3].argmax(-1))
+    for heads in (3, np.int64(3), np.array([3]), [np.int32(-2)]):
+        np.testing.assert_array_equal(
+            ka.evaluation.ensemble_predict(
+                probabilities, method="mean_probability", heads=heads
+            ),
+            got,
+        )
+    as_lists = ka.evaluation.ensemble_predict(probabilities.tolist())
+    np.testing.assert_array_equal(
+        as_lists, ka.evaluation.ensemble_predict(probabilities)
+    )
 
 
 def test_ensemble_bad_input():
@@ -91,8 +102,16 @@ def test_ensemble_bad_input():
         ka.evaluation.ensemble_predict(
             probabilities, method="weighted", weights=[1, 2]
         )
+    with pytest.raises(ValueError, match="not all zero"):
+        ka.evaluation.ensemble_predict(
+            probabilities, method="weighted", weights=[0] * 5
+        )
     with pytest.raises(ValueError, match="Unknown head 'head_0'"):
         ka.evaluation.ensemble_predict(probabilities, heads=["head_0"])
+    with pytest.raises(ValueError, match="Unknown head 'head_0'"):
+        ka.evaluation.ensemble_predict(probabilities, heads="head_0")
+    with pytest.raises(ValueError, match="Head True is not a head name"):
+        ka.evaluation.ensemble_predict(probabilities, heads=[True])
     with pytest.raises(ValueError, match="Head evaluation is for classifiers"):
         ka.evaluation.ensemble_predict(probabilities[:, 0])
 

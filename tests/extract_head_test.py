@@ -60,6 +60,11 @@ def test_extract_head_by_index_and_bad_heads():
     np.testing.assert_allclose(
         to_numpy(last(x)), to_numpy(model(x))[:, 1], atol=1e-6
     )
+    np.testing.assert_allclose(
+        to_numpy(ka.evaluation.extract_head(model, np.int64(1))(x)),
+        to_numpy(last(x)),
+        atol=1e-6,
+    )
     with pytest.raises(ValueError, match="Unknown head 'head_7'"):
         ka.evaluation.extract_head(model, "head_7")
     with pytest.raises(ValueError, match="Head index 2 is out of range"):

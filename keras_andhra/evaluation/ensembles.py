@@ -58,8 +58,8 @@ def ensemble_predict(
             `"product_of_experts"`, `"borda"`.
         weights: One non-negative weight per ensembled head; required for
             `"weighted"`, ignored otherwise.
-        heads: Optional list of head names or indices to ensemble
-            (default: all heads).
+        heads: Optional head names or indices (NumPy integers too) to
+            ensemble, a list or one (default: all heads).
         from_logits: Whether the outputs are logits (softmax is applied)
             or probabilities. `None` reads it from the compiled loss, or
             else from the values (rows that are non-negative and sum to 1
@@ -86,9 +86,7 @@ def ensemble_predict(
             f"Unknown ensemble method {method!r}. Use one of "
             f"{ENSEMBLE_METHODS}. Received: method={method!r}"
         )
-    if isinstance(model, np.ndarray) or (
-        hasattr(model, "shape") and not hasattr(model, "layers")
-    ):
+    if not hasattr(model, "layers"):
         outputs = np.asarray(model)
         names = None
         loss_from_logits = None
@@ -206,31 +204,41 @@ def _check_weights(weights, num_heads):
             "`rank_heads`)."
         )
     weights = np.asarray(weights, dtype=float).reshape(-1)
-    if len(weights) != num_heads or (weights < 0).any():
+    if (
+        len(weights) != num_heads
+        or not np.all(np.isfinite(weights))
+        or (weights < 0).any()
+        or not weights.sum() > 0
+    ):
         raise ValueError(
             f"`weights` must be {num_heads} non-negative numbers, one per "
-            f"ensembled head. Received: weights={weights.tolist()}"
+            "ensembled head, not all zero. Received: "
+            f"weights={weights.tolist()}"
         )
     return weights
 
 
 def _head_positions(heads, names, num_heads):
+    if isinstance(heads, str) or head_paths.integer_index(heads) is not None:
+        heads = [heads]
+    heads = list(heads)
     positions = []
     for head in heads:
+        index = head_paths.integer_index(head)
         if isinstance(head, str):
             if names is None or head not in names:
                 raise ValueError(
                     f"Unknown head {head!r}. The heads are "
                     f"{names or list(range(num_heads))}. Received: "
-                    f"heads={list(heads)}"
+                    f"heads={heads}"
                 )
             positions.append(names.index(head))
-        elif isinstance(head, int) and -num_heads <= head < num_heads:
-            positions.append(head % num_heads)
+        elif index is not None and -num_heads <= index < num_heads:
+            positions.append(index % num_heads)
         else:
             raise ValueError(
                 f"Head {head!r} is not a head name or an index below "
-                f"{num_heads}. Received: heads={list(heads)}"
+                f"{num_heads}. Received: heads={heads}"
             )
     if not positions:
         raise ValueError("`heads` must name at least one head.")

@@ -12,6 +12,7 @@ visited.
 """
 
 import math
+import numbers
 import weakref
 
 import keras
@@ -56,6 +57,13 @@ def head_names_of(model):
     return names
 
 
+def integer_index(head):
+    """`head` as an `int` if it is an integer (NumPy's too), else `None`."""
+    if isinstance(head, numbers.Integral) and not isinstance(head, bool):
+        return int(head)
+    return None
+
+
 def head_index(model, head):
     """The position of `head` (a name from `model.head_names` or an index)."""
     names = collector_of(model).head_names
@@ -66,11 +74,12 @@ def head_index(model, head):
                 f"Received: head={head!r}"
             )
         return names.index(head)
-    if isinstance(head, bool) or not isinstance(head, int):
+    if integer_index(head) is None:
         raise TypeError(
             "`head` must be a head name (from `model.head_names`) or an int "
             f"index. Received: head={head!r}"
         )
+    head = integer_index(head)
     if not -len(names) <= head < len(names):
         raise ValueError(
             f"Head index {head} is out of range for a model with "
