@@ -7,6 +7,7 @@ from conftest import to_numpy
 
 from keras_andhra import callbacks
 from keras_andhra import layers
+from keras_andhra.layers import head_paths
 from keras_andhra import models
 
 L = keras.layers
@@ -179,9 +180,13 @@ def test_widen_layer_by_hand_and_its_errors(rng):
     x = rng.normal(size=(8, 3)).astype("float32")
     model.fit(x, np.zeros((8, 1)), epochs=1, verbose=0)
     before = to_numpy(model(x))
+    small = model.count_params()
+    assert head_paths.model_cost(model)[0] == small
     seconds = models.widen_layer(model, "hidden", 8)
     assert seconds > 0 and model.layers[0].max_units == 8
     assert model.layers[1].kernel.shape == (8, 1)
+    # Costs cached before the widening are not reused after it.
+    assert head_paths.model_cost(model)[0] == model.count_params() > small
     np.testing.assert_allclose(to_numpy(model(x)), before, atol=1e-6)
     with pytest.raises(ValueError, match="'out' is not a size-gated layer"):
         models.widen_layer(model, "out", 16)

@@ -140,6 +140,50 @@ def test_datasets_keep_every_example(model, digits):
         np.testing.assert_allclose(report.loss, expected.loss, rtol=1e-5)
 
 
+class CountedBatches(Batches):
+    """A PyDataset that gives `num_batches` (Keras's newer API), no len."""
+
+    __len__ = None
+
+    def __init__(self, x, y, batch_size, infinite=False):
+        super().__init__(x, y, batch_size)
+        self.infinite = infinite
+
+    @property
+    def num_batches(self):
+        return None if self.infinite else -(-len(self.x) // self.batch_size)
+
+
+def test_num_batches_datasets_and_validation_lists(model, digits):
+    x_val, y_val, x_test, y_test = digits
+    expected = ka.evaluation.rank_heads(
+        model, x_test, y_test, validation_data=(x_val, y_val), verbose=0
+    )
+    report = ka.evaluation.rank_heads(
+        model,
+        CountedBatches(x_test, y_test, 32),
+        validation_data=[x_val, y_val],
+        verbose=0,
+    )
+    assert report.num_examples == 150 and report.num_validation_examples == 120
+    np.testing.assert_allclose(report.accuracy, expected.accuracy)
+    assert report.best_head == expected.best_head
+    infinite = [CountedBatches(x_test, y_test, 32, infinite=True)]
+    try:
+        import tensorflow as tf
+    except ImportError:
+        pass
+    else:
+        infinite.append(
+            tf.data.Dataset.from_tensor_slices((x_test, y_test))
+            .batch(32)
+            .repeat()
+        )
+    for dataset in infinite:
+        with pytest.raises(ValueError, match="test dataset is infinite"):
+            ka.evaluation.rank_heads(model, dataset, verbose=0)
+
+
 def test_baseline_significance_and_ensembles(model, baseline, digits):
     x_val, y_val, x_test, y_test = digits
     report = ka.evaluation.rank_heads(
@@ -243,6 +287,33 @@ def test_bad_input(model, digits):
         ka.evaluation.rank_heads(
             model, x_test, y_test, baseline=np.zeros(10), verbose=0
         )
+    with pytest.raises(ValueError, match="baseline predictions` must be whole"):
+        ka.evaluation.rank_heads(
+            model, x_test, y_test, baseline=np.full(150, 0.7), verbose=0
+        )
+    with pytest.raises(ValueError, match="Labels out of range"):
+        ka.evaluation.rank_heads(
+            model, x_test, y_test, baseline=np.full(150, 42), verbose=0
+        )
+    with pytest.raises(ValueError, match="several heads.*extract_head"):
+        ka.evaluation.rank_heads(
+            model, x_test, y_test, baseline=model, verbose=0
+        )
+    weights = np.ones(150)
+    with pytest.raises(ValueError, match="validation data carries sample"):
+        ka.evaluation.rank_heads(
+            model,
+            x_test,
+            y_test,
+            validation_data=(x_test, y_test, weights),
+            verbose=0,
+        )
+    with pytest.raises(ValueError, match="test data carries sample weights"):
+        ka.evaluation.rank_heads(
+            model, iter([(x_test, y_test, weights)]), verbose=0
+        )
+    with pytest.raises(ValueError, match="`num_resamples` must be a positive"):
+        ka.evaluation.rank_heads(model, x_test, y_test, num_resamples=0)
     with pytest.raises(ValueError, match="`confidence` must be in"):
         ka.evaluation.rank_heads(model, x_test, y_test, confidence=95)
     with pytest.raises(ValueError, match="must yield \\(inputs, labels\\)"):

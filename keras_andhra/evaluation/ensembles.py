@@ -174,14 +174,22 @@ def check_outputs(outputs):
     return outputs.astype("float64")
 
 
+def outputs_are_logits(outputs):
+    """Whether outputs are logits: not rows in [0, 1] that sum to 1.
+
+    The tolerance, 1e-2, lets float16 and bfloat16 probabilities pass.
+    """
+    return not (
+        outputs.min() >= 0.0
+        and outputs.max() <= 1.0
+        and np.allclose(outputs.sum(-1), 1.0, atol=1e-2)
+    )
+
+
 def to_probabilities(outputs, from_logits=None):
     """Softmax of logits; probabilities are returned as they are."""
     if from_logits is None:
-        from_logits = not (
-            outputs.min() >= 0.0
-            and outputs.max() <= 1.0
-            and np.allclose(outputs.sum(-1), 1.0, atol=1e-3)
-        )
+        from_logits = outputs_are_logits(outputs)
     if not from_logits:
         return outputs
     shifted = outputs - outputs.max(-1, keepdims=True)

@@ -11,8 +11,11 @@ def extract_head(model, head, name=None):
     `BranchBlock`. `extract_head` rebuilds that path from fresh standard
     Keras layers (nested blocks are unrolled layer by layer), copies the
     weights, and returns a plain functional `keras.Model`. It shares no
-    variables with `model`, needs nothing from keras_andhra to run or to
-    load, and gives the head's output for the same input. How the blocks
+    variables with `model` and gives the head's output for the same input.
+    When the path holds only Keras's own layers, as `abnet` heads do, it
+    needs nothing from keras_andhra to run or to load; other layers on the
+    path (your own, or keras_andhra's size-gated layers) are cloned as
+    they are, and loading needs their package. How the blocks
     execute (loop or stacked) does not matter: the copies hold the weights.
 
     For `abnet(...)` the extracted head has exactly the parameters of

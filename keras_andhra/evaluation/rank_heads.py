@@ -63,6 +63,13 @@ def rank_heads(
         seed: Seed of the bootstrap.
         verbose: `"auto"`, 0 or 1: progress bars while predicting.
 
+    Datasets are read once, to their end: an infinite one (a repeated
+    `tf.data.Dataset`, a `PyDataset` with `num_batches=None`) is refused;
+    an endless generator would never end. Sample weights are refused:
+    every example counts once. A baseline given as predictions must be in
+    the order of the test data; with a dataset that shuffles, pass the
+    baseline model instead, which is read batch by batch with the model.
+
     Returns:
         A `HeadReport`.
 
@@ -86,6 +93,11 @@ def rank_heads(
         raise ValueError(
             f"`confidence` must be in (0, 1). Received: confidence={confidence}"
         )
+    if head_paths.integer_index(num_resamples) is None or num_resamples < 1:
+        raise ValueError(
+            "`num_resamples` must be a positive int. Received: "
+            f"num_resamples={num_resamples!r}"
+        )
     baseline_model = baseline if isinstance(baseline, keras.Model) else None
     models = [model] + ([baseline_model] if baseline_model else [])
     outputs, labels = predict_with_labels(
@@ -96,6 +108,9 @@ def rank_heads(
     labels = check_labels(labels, num_classes, len(outputs[0]), "y")
     if from_logits is None:
         from_logits = ensembles.compiled_from_logits(model)
+    if from_logits is None:
+        # Decided once, on the test outputs, so validation reads the same.
+        from_logits = ensembles.outputs_are_logits(outputs[0])
     probabilities = ensembles.to_probabilities(outputs[0], from_logits)
     correct = probabilities.argmax(-1) == labels[:, None]
     n = len(labels)
@@ -210,24 +225,37 @@ def _baseline(baseline, baseline_model, outputs, labels, classes, confidence):
     if baseline_model is not None:
         scores = np.asarray(outputs[1])
         name = baseline_model.name
-        parameters, flops = head_paths.model_cost(baseline_model)
+        what = f"the baseline model's output of shape {scores.shape}"
     else:
         scores = np.asarray(baseline)
         name, parameters, flops = "predictions", None, None
-    if scores.ndim == 2 and scores.shape[-1] == classes:
-        predicted = scores.argmax(-1)
-    elif scores.ndim == 1:
-        predicted = scores.astype(int)
-    else:
+        what = f"baseline predictions of shape {scores.shape}"
+    if scores.ndim == 3:
+        raise ValueError(
+            f"`baseline` must give one prediction per example; received "
+            f"{what}, several heads. To test against one head of another "
+            "ANDHRA model, pass `extract_head(other, head)`."
+        )
+    if scores.ndim not in (1, 2) or (
+        scores.ndim == 2 and scores.shape[-1] != classes
+    ):
         raise ValueError(
             f"`baseline` must be a Keras model, scores (n, {classes}) or "
-            f"classes (n,). Received: baseline output of shape {scores.shape}"
+            f"classes (n,). Received: {what}"
         )
-    if len(predicted) != len(labels):
+    if len(scores) != len(labels):
         raise ValueError(
-            f"The baseline's predictions cover {len(predicted)} examples, the "
+            f"The baseline's predictions cover {len(scores)} examples, the "
             f"test data {len(labels)}: they must be the same examples."
         )
+    if scores.ndim == 2:
+        predicted = scores.argmax(-1)
+    else:
+        predicted = check_labels(
+            scores, classes, len(labels), "baseline predictions"
+        )
+    if baseline_model is not None:
+        parameters, flops = head_paths.model_cost(baseline_model)
     correct = predicted == labels
     entry = {
         "name": name,
@@ -280,15 +308,25 @@ def _cross_entropy(probabilities, labels):
 
 
 def _split_validation(validation_data):
-    if isinstance(validation_data, tuple):
+    if isinstance(validation_data, (tuple, list)):
         if len(validation_data) not in (2, 3):
             raise ValueError(
                 "`validation_data` must be `(x_val, y_val)` or a dataset of "
                 "(inputs, labels) batches. Received: a tuple of "
                 f"{len(validation_data)} items."
             )
+        _refuse_sample_weights(validation_data, "validation")
         return validation_data[0], validation_data[1]
     return validation_data, None
+
+
+def _refuse_sample_weights(items, what):
+    if len(items) > 2 and items[2] is not None:
+        raise ValueError(
+            f"The {what} data carries sample weights, which head evaluation "
+            "does not use: accuracies, intervals and tests here count every "
+            "example once. Give (inputs, labels) only."
+        )
 
 
 def check_labels(labels, num_classes, num_examples, what):
@@ -348,7 +386,7 @@ def predict_with_labels(models, x, y, batch_size, verbose, what):
             f"The {what} labels are missing: pass arrays and labels, or a "
             "dataset that yields (inputs, labels) batches."
         )
-    batches, total = _batches(x)
+    batches, total = _batches(x, what)
     progress = None
     if verbose == 1 or (verbose == "auto" and total is not None):
         progress = keras.utils.Progbar(total, verbose=1 if verbose else 0)
@@ -360,6 +398,7 @@ def predict_with_labels(models, x, y, batch_size, verbose, what):
                 f"The {what} dataset must yield (inputs, labels) batches. "
                 f"Received a batch of type {type(batch).__name__}."
             )
+        _refuse_sample_weights(batch, what)
         inputs = keras.tree.map_structure(np.asarray, batch[0])
         for out, m in zip(outputs, models):
             out.append(np.asarray(m.predict_on_batch(inputs)))
@@ -377,10 +416,21 @@ def _is_dataset(x):
     return isinstance(x, keras.utils.PyDataset) or hasattr(x, "__iter__")
 
 
-def _batches(x):
+def _batches(x, what):
+    infinite = ValueError(
+        f"The {what} dataset is infinite (for instance a repeated "
+        "`tf.data.Dataset`): head evaluation reads the data once, to its "
+        "end. Pass a finite dataset, e.g. `dataset.take(steps)`."
+    )
     if isinstance(x, keras.utils.PyDataset):
-        total = len(x)
+        total = x.num_batches
+        if total is None:
+            raise infinite
         return (x[i] for i in range(total)), total
+    if hasattr(x, "cardinality"):
+        # A tf.data.Dataset: -1 is infinite, -2 unknown.
+        if int(x.cardinality()) == -1:
+            raise infinite
     try:
         total = len(x)
     except TypeError:

@@ -208,14 +208,14 @@ def head_layers(model, head):
 
 
 def head_cost(model, head):
-    """`(parameters, flops)` of one head's path, cached per model.
+    """`(parameters, flops)` of one head's path, cached per model shape.
 
     Parameters count every weight on the path (trainable or not), as
     `count_params` does. FLOPs are per example, forward, two per
     multiply-add of the convolutions and dense layers.
     """
     index = head_index(model, head)
-    costs = _COST_CACHE.setdefault(model, {})
+    costs = _cached_costs(model)
     if index not in costs:
         inputs = [keras.KerasTensor(t.shape, t.dtype) for t in model.inputs]
         costs[index] = _walk_cost(
@@ -226,8 +226,9 @@ def head_cost(model, head):
 
 def model_cost(model):
     """`(parameters, flops)` of a plain functional or Sequential model."""
-    if model in _COST_CACHE:
-        return _COST_CACHE[model]
+    costs = _cached_costs(model)
+    if "model" in costs:
+        return costs["model"]
     inputs = [keras.KerasTensor(t.shape, t.dtype) for t in model.inputs]
 
     def walk(visit):
@@ -240,9 +241,20 @@ def model_cost(model):
             model, inputs, lambda op: _runner(op, visit)
         )
 
-    cost = _walk_cost(walk)
-    _COST_CACHE[model] = cost
-    return cost
+    costs["model"] = _walk_cost(walk)
+    return costs["model"]
+
+
+def _cached_costs(model):
+    """The model's cost cache, emptied when its weights changed shape.
+
+    Growth (`DynamicGrowth`, `widen_layer`) resizes a model in place.
+    """
+    shapes = tuple(tuple(w.shape) for w in model.weights)
+    cached = _COST_CACHE.get(model)
+    if cached is None or cached[0] != shapes:
+        cached = _COST_CACHE[model] = (shapes, {})
+    return cached[1]
 
 
 def _walk_cost(walk):
