@@ -7,8 +7,8 @@ from conftest import to_numpy
 
 from keras_andhra import callbacks
 from keras_andhra import layers
-from keras_andhra.layers import head_paths
 from keras_andhra import models
+from keras_andhra.layers import head_paths
 
 L = keras.layers
 
