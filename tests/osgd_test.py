@@ -13,6 +13,7 @@ from conftest import to_numpy
 from keras_andhra import gradients
 from keras_andhra import layers
 from keras_andhra import models
+from keras_andhra.gradients import surgery
 
 L = keras.layers
 CE = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
@@ -70,9 +71,13 @@ def numpy_gram_schmidt(rows, conflicting=False):
     for g in rows:
         u = g.copy()
         for earlier in units:
-            dot = g @ earlier
-            if not conflicting or dot < 0:
-                u = u - dot / (earlier @ earlier + 1e-20) * earlier
+            if conflicting:
+                # One at a time, from the remainder, as PCGrad.
+                dot = u @ earlier
+                if dot < 0:
+                    u = u - dot / (earlier @ earlier + 1e-20) * earlier
+            else:
+                u = u - g @ earlier / (earlier @ earlier + 1e-20) * earlier
         units.append(u)
     return units
 
@@ -403,3 +408,20 @@ def test_representation_needs_a_split():
     with pytest.raises(ValueError, match="Representation-level surgery works"):
         model.gradient_aggregator = gradients.OSGD(granularity="representation")
     model.gradient_aggregator = gradients.OSGD()  # per variable: fine
+
+
+def test_conflicting_mode_never_turns_a_head_against_itself():
+    # g_2 does not conflict with g_1, so u_2 = g_2 is not orthogonal to
+    # u_1; removing from g_3 both components measured on g_3 itself
+    # would overshoot to u_3 = [1, 0], against g_3.
+    rows = np.array([[1.0, 0.0], [1.0, 1.0], [-1.0, -1.0]], "float32")
+    gram = surgery.gram(keras.ops.convert_to_tensor(rows), None, 1)
+    coefficients, projected, considered = surgery.gram_schmidt(
+        gram, conflicting_only=True, epsilon=1e-20
+    )
+    units = to_numpy(coefficients)[0] @ rows
+    expected = numpy_gram_schmidt(list(rows.astype("float64")), True)
+    np.testing.assert_allclose(units, expected, atol=1e-6)
+    np.testing.assert_allclose(units[2], [0.5, -0.5], atol=1e-6)
+    assert units[2] @ rows[2] >= -1e-6
+    assert (float(to_numpy(projected)), considered) == (2.0, 3)

@@ -40,7 +40,9 @@ class OSGD(projection.ProjectingAggregator):
     * `mode`: `"always"` (default) removes every component along an
       earlier head's direction, as the abstract reads ("a parameter
       subspace that does not interfere"); `"conflicting"` removes only
-      components with `<g_k, u_j> < 0`, as PCGrad does.
+      conflicting components, as PCGrad does: starting from `r = g_k`,
+      for each earlier head `j` in priority order, if `<r, u_j> < 0`,
+      `r -= <r, u_j> / (<u_j, u_j> + epsilon) u_j`; then `u_k = r`.
     * No rescaling of the projected gradients; momentum and weight decay
       act after the surgery (they belong to the optimizer).
 

@@ -55,8 +55,12 @@ def gram_schmidt(gram_matrix, conflicting_only, epsilon):
     """Coefficients of Gram-Schmidt in row order (row 0 first).
 
     `u_0 = g_0`, `u_k = g_k - sum_{j<k} <g_k, u_j> / (<u_j, u_j> + eps) u_j`
-    per segment; with `conflicting_only`, only components with
-    `<g_k, u_j> < 0` are removed.
+    per segment. With `conflicting_only`, the components come off one at
+    a time, from the running remainder `r` (starting at `g_k`), for
+    `j = 0..k-1`: if `<r, u_j> < 0`, `r -= <r, u_j> / (<u_j, u_j> + eps)
+    u_j`; then `u_k = r`. (Once a projection is skipped the `u_j` are no
+    longer orthogonal, and removing components measured on `g_k` itself
+    could overshoot, turning `u_k` against `g_k`.)
 
     A `u_j` whose squared norm is below `RELATIVE_TOLERANCE` times
     `<g_j, g_j>` (`g_j` lies within about 0.2 degrees of the span of the
@@ -76,16 +80,25 @@ def gram_schmidt(gram_matrix, conflicting_only, epsilon):
     projected = ops.zeros((), "float32")
     for k in range(num_rows):
         row = ops.broadcast_to(identity[k], (num_segments, num_rows))
-        if rows:
+        if conflicting_only:
+            for previous, norm in zip(rows, norms):
+                # <r, u_j> = C_r A C_j^T
+                dots = ops.sum(
+                    ops.matmul(row[:, None, :], gram_matrix)[:, 0] * previous,
+                    -1,
+                )
+                mask = ops.logical_and(ops.less(dots, 0.0), ops.isfinite(norm))
+                coefficients = ops.where(
+                    mask, dots / (norm + epsilon), ops.zeros_like(dots)
+                )
+                row = row - coefficients[:, None] * previous
+                projected = projected + ops.sum(ops.cast(mask, "float32"))
+        elif rows:
             previous = ops.stack(rows, axis=1)
             # <g_k, u_j> = sum_l C[j, l] <g_l, g_k>
             dots = ops.matmul(previous, gram_matrix[:, :, k : k + 1])[..., 0]
             norm = ops.stack(norms, axis=1)
-            if conflicting_only:
-                mask = ops.less(dots, 0.0)
-            else:
-                mask = ops.not_equal(dots, 0.0)
-            mask = ops.logical_and(mask, ops.isfinite(norm))
+            mask = ops.logical_and(ops.not_equal(dots, 0.0), ops.isfinite(norm))
             coefficients = ops.where(
                 mask, dots / (norm + epsilon), ops.zeros_like(dots)
             )
