@@ -350,6 +350,11 @@ def test_bad_arguments():
         gradients.OSGD(mode="sometimes")
     with pytest.raises(TypeError, match="`order` must be None or a list"):
         gradients.OSGD(order="head_00")
+    with pytest.raises(TypeError, match="`order` must be None or a list"):
+        gradients.OSGD(order=[True])
+    numpy_order = gradients.OSGD(order=np.array([2, 0]))
+    assert numpy_order.get_config()["order"] == [2, 0]
+    assert all(type(h) is int for h in numpy_order.order)
     with pytest.raises(ValueError, match="`epsilon` must be a non-negative"):
         gradients.PCGrad(epsilon=-1.0)
     with pytest.raises(TypeError, match="`seed` must be an int"):

@@ -1,3 +1,5 @@
+import numbers
+
 import keras
 
 from keras_andhra.gradients import projection
@@ -85,15 +87,17 @@ class OSGD(projection.ProjectingAggregator):
                 f"`mode` must be one of {_MODES}. Received: mode={mode!r}"
             )
         if order is not None:
-            if isinstance(order, (str, int)) or not all(
-                isinstance(h, (str, int)) and not isinstance(h, bool)
+            if isinstance(order, (str, numbers.Integral)) or not all(
+                isinstance(h, (str, numbers.Integral))
+                and not isinstance(h, bool)
                 for h in order
             ):
                 raise TypeError(
                     "`order` must be None or a list of head names or "
                     f"indices, highest priority first. Received: {order!r}"
                 )
-            order = list(order)
+            # NumPy integers become ints, for the config's JSON.
+            order = [h if isinstance(h, str) else int(h) for h in order]
         self.order = order
         self.mode = mode
 
