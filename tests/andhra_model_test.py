@@ -266,6 +266,49 @@ def test_bad_compile_options(kwargs, message):
         small_model().compile(loss=CE, **kwargs)
 
 
+def test_loss_weights_and_unreduced_losses_are_refused():
+    with pytest.raises(ValueError, match="with `head_weights`.*not `loss_w"):
+        small_model().compile(loss=CE, loss_weights=[1.0, 2.0])
+    with pytest.raises(ValueError, match="the loss needs a reduction"):
+        small_model().compile(
+            loss=keras.losses.MeanSquaredError(reduction=None)
+        )
+
+
+@pytest.mark.parametrize(
+    "reduction", ["sum_over_batch_size", "sum", "mean_with_sample_weight"]
+)
+@pytest.mark.parametrize("weights", [None, "per_sample", "per_step"])
+def test_head_losses_reduce_as_keras_reduces_each_head(rng, reduction, weights):
+    inputs = keras.Input((5, 3))
+    branches = layers.AndhraSplit(2)(L.Dense(4)(inputs))
+    branches = layers.BranchBlock(L.Dense(2))(branches)
+    model = models.AndhraModel(inputs, layers.HeadCollector()(branches))
+    loss = keras.losses.MeanSquaredError(reduction=reduction)
+    model.compile(optimizer="sgd", loss=loss, head_reduction="sum")
+    x = rng.normal(size=(6, 5, 3)).astype("float32")
+    y = rng.normal(size=(6, 5, 2)).astype("float32")
+    sample_weight = {
+        None: None,
+        "per_sample": rng.random(6).astype("float32"),
+        "per_step": rng.random((6, 5)).astype("float32"),
+    }[weights]
+    outputs = model(x)
+    # Keras on one head: per-sample weights of a per-step loss broadcast
+    # over the steps.
+    keras_weight = sample_weight
+    if weights == "per_sample":
+        keras_weight = sample_weight[:, None]
+    expected = sum(
+        float(to_numpy(loss(y, outputs[:, h], sample_weight=keras_weight)))
+        for h in range(2)
+    )
+    got = model.compute_loss(x, y, outputs, sample_weight)
+    np.testing.assert_allclose(to_numpy(got), expected, rtol=1e-5)
+    if weights == "per_step":
+        model.fit(x, y, sample_weight=sample_weight, epochs=1, verbose=0)
+
+
 def test_fit_before_compile(rng):
     x, y = data(rng)
     with pytest.raises(ValueError, match="compile"):

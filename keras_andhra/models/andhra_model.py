@@ -101,7 +101,8 @@ class AndhraModel(backend.HeadTrainer, keras.Model):
         Args:
             optimizer: As in `keras.Model.compile`.
             loss: One Keras loss (name, function or `keras.losses.Loss`),
-                applied to every head.
+                applied to every head; each head's loss is reduced by the
+                loss's `reduction`, as Keras would reduce it alone.
             metrics: List of Keras metrics, each computed per head.
             head_reduction: `"mean"` (default) or `"sum"` of the head
                 losses.
@@ -124,6 +125,19 @@ class AndhraModel(backend.HeadTrainer, keras.Model):
                 "`AndhraModel` applies one loss to every head; pass a single "
                 "loss, and `head_weights` to weight the heads. Received: "
                 f"loss={loss!r}"
+            )
+        if kwargs.get("loss_weights") is not None:
+            raise ValueError(
+                "`AndhraModel` weights its heads with `head_weights` (one "
+                "float per head), not `loss_weights`. Received: "
+                f"loss_weights={kwargs['loss_weights']!r}"
+            )
+        if getattr(loss, "reduction", "sum_over_batch_size") in (None, "none"):
+            raise ValueError(
+                "The heads' losses are reduced to one number per head, so the "
+                "loss needs a reduction ('sum_over_batch_size', 'mean', "
+                "'sum' or 'mean_with_sample_weight'). Received: "
+                f"reduction={loss.reduction!r}"
             )
         if head_reduction not in _REDUCTIONS:
             raise ValueError(
@@ -201,7 +215,12 @@ class AndhraModel(backend.HeadTrainer, keras.Model):
         return self.get_metrics_result()
 
     def _head_losses(self, y, y_pred, sample_weight, y_heads=None):
-        """Mean loss of every head, `(num_heads,)`, in one loss call."""
+        """Loss of every head, `(num_heads,)`, in one loss call.
+
+        Each head's loss is reduced as Keras reduces the loss on its own
+        (the loss's `reduction`, sample weights of per-sample or
+        per-step shape).
+        """
         if y_heads is None:
             y_heads, _ = self._labels_per_head(y, y_pred.shape)
         if keras.backend.standardize_dtype(y_pred.dtype) in (
@@ -217,20 +236,32 @@ class AndhraModel(backend.HeadTrainer, keras.Model):
             per_sample = loss.call(flat_true, flat_pred)
         else:
             per_sample = loss(flat_true, flat_pred)
-        # Rows are (sample, head) pairs, sample-major; losses that keep
-        # more axes (per time step, per pixel) are averaged over them.
+        # Rows are (sample, head) pairs, sample-major; losses may keep
+        # more axes (per time step, per pixel).
         per_sample = ops.cast(per_sample, "float32")
         per_sample = ops.reshape(
             per_sample, (-1, num_heads) + tuple(per_sample.shape[1:])
         )
-        if len(per_sample.shape) > 2:
-            per_sample = ops.mean(
-                per_sample, axis=tuple(range(2, len(per_sample.shape)))
-            )
+        rank = len(per_sample.shape)
+        weight = None
         if sample_weight is not None:
-            weight = ops.reshape(ops.cast(sample_weight, "float32"), (-1, 1))
+            # (batch, 1, ...): the same weights for every head, brought to
+            # the loss's rank as Keras does.
+            weight = ops.expand_dims(ops.cast(sample_weight, "float32"), 1)
+            while len(weight.shape) < rank:
+                weight = ops.expand_dims(weight, -1)
+            while len(weight.shape) > rank and weight.shape[-1] == 1:
+                weight = ops.squeeze(weight, -1)
             per_sample = per_sample * weight
-        return ops.mean(per_sample, axis=0)
+        axes = (0,) + tuple(range(2, rank))
+        reduction = getattr(loss, "reduction", "sum_over_batch_size")
+        if reduction == "sum":
+            return ops.sum(per_sample, axis=axes)
+        if reduction == "mean_with_sample_weight" and weight is not None:
+            return ops.divide_no_nan(
+                ops.sum(per_sample, axis=axes), ops.sum(weight)
+            )
+        return ops.mean(per_sample, axis=axes)
 
     def _labels_per_head(self, y, pred_shape):
         """Returns labels with a head axis and whether they are sparse."""
