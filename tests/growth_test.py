@@ -339,3 +339,51 @@ def test_new_optimizer_slots_start_where_the_optimizer_starts(rng):
         np.testing.assert_allclose(value[rest], 0.1)
     history = model.fit(x, np.ones((8, 1)), epochs=2, verbose=0).history
     assert np.isfinite(history["loss"]).all()
+
+
+def test_widening_keeps_ema_weight_decay_exclusions_and_parameters(rng):
+    model = keras.Sequential(
+        [
+            keras.Input((3,)),
+            layers.SizeGatedDense(4, activation="tanh", size=2.5, name="g"),
+            L.Dense(1, name="out"),
+        ]
+    )
+    optimizer = keras.optimizers.AdamW(0.01, weight_decay=0.1, use_ema=True)
+    optimizer.exclude_from_weight_decay(var_names=["size"])
+    model.compile(optimizer=optimizer, loss="mse")
+    x = rng.normal(size=(8, 3)).astype("float32")
+    model.fit(x, np.ones((8, 1)), epochs=2, verbose=0)
+    models.widen_layer(model, "g", 6)
+    optimizer = model.optimizer
+    gated = model.get_layer("g")
+    # Weight decay still leaves the size alone, and decays the kernel.
+    assert not optimizer._use_weight_decay(gated.size)
+    assert optimizer._use_weight_decay(gated.kernel)
+    # The moving averages of new units start at the units' values.
+    averages = dict(
+        zip(
+            [v.path for v in model.trainable_variables],
+            optimizer._model_variables_moving_average,
+        )
+    )
+    kernel = to_numpy(gated.kernel)
+    average = to_numpy(averages[gated.kernel.path])
+    np.testing.assert_array_equal(average[:, 4:], kernel[:, 4:])
+    reader = model.get_layer("out")
+    np.testing.assert_array_equal(
+        to_numpy(averages[reader.kernel.path])[4:], to_numpy(reader.kernel)[4:]
+    )
+    # Every registry of the model's variables lists the new ones
+    # (PyTorch: `parameters()` and `state_dict()`).
+    if keras.backend.backend() == "torch":
+        variables = {v.path: tuple(v.shape) for v in model.variables}
+        registered = model.named_parameters(remove_duplicate=False)
+        for name, parameter in registered:
+            path = name.split("_torch_params.")[-1]
+            assert tuple(parameter.shape) == variables[path], name
+        assert sum(p.numel() for p in model.parameters()) == (
+            model.count_params()
+        )
+    history = model.fit(x, np.ones((8, 1)), epochs=1, verbose=0).history
+    assert np.isfinite(history["loss"]).all()

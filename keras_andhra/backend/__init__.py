@@ -20,6 +20,7 @@ else:  # numpy, openvino: inference only, no device to choose for.
 
 device_kind = _impl.device_kind
 HeadTrainer = _impl.HeadTrainer
+refresh_parameters = _impl.refresh_parameters
 
 # Default execution of `BranchBlock`, per backend and device kind, chosen
 # by measurement (`benchmarks/branch_speed.py`, table in

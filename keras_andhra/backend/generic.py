@@ -6,5 +6,9 @@ def device_kind():
     return "cpu"
 
 
+def refresh_parameters(model):
+    """Nothing to do: this backend keeps no registry of variables."""
+
+
 class HeadTrainer:
     """These backends do not train: nothing to add."""

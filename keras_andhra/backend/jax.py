@@ -12,6 +12,10 @@ def device_kind():
     return jax.default_backend()
 
 
+def refresh_parameters(model):
+    """Nothing to do: this backend keeps no registry of variables."""
+
+
 class HeadTrainer:
     """Per-head gradients in one jitted, stateless step."""
 

@@ -11,6 +11,10 @@ def device_kind():
     return "gpu" if tf.config.list_physical_devices("GPU") else "cpu"
 
 
+def refresh_parameters(model):
+    """Nothing to do: this backend keeps no registry of variables."""
+
+
 class HeadTrainer:
     """Per-head gradients in one compiled step, when an aggregator is set."""
 

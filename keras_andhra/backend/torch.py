@@ -11,6 +11,28 @@ def device_kind():
     return "gpu" if torch.cuda.is_available() else "cpu"
 
 
+def refresh_parameters(model):
+    """Re-registers the variables of `model` and every layer in it.
+
+    Keras on PyTorch registers a layer's variables (its own and those of
+    the layers in it) as `torch.nn.Parameter`s when it builds. A layer
+    rebuilt in place (growth) updates only its own registry; the model
+    and the layers around it would keep listing the old tensors in
+    `parameters()` and `state_dict()`, and keep them alive.
+    """
+    # Torch's module tree, which reaches what Keras's layer tree does not
+    # list (a Sequential's inner functional model).
+    layers = [
+        module
+        for module in model.modules()
+        if isinstance(module, keras.layers.Layer)
+        and hasattr(module, "_torch_params")
+    ]
+    for layer in layers:
+        del layer._torch_params
+        layer._track_variables()
+
+
 class HeadTrainer:
     """Per-head gradients in one step, when an aggregator is set."""
 

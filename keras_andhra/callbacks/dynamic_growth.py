@@ -22,10 +22,12 @@ class DynamicGrowth(keras.callbacks.Callback):
       units of its capacity: bigger variables with the old weights copied,
       new units entering with gate 0 (the network computes exactly what it
       did), the layers that read it widened to match, the optimizer's
-      state carried over (old units' moments kept, new ones zero, the
-      iteration count kept) and the train function rebuilt, all inside
-      the one `fit` call, on every backend. A layer inside a `BranchBlock`
-      copy widens in every copy.
+      state carried over (old units' moments kept, new ones where the
+      optimizer starts every variable: zero moments, Adagrad's initial
+      accumulator, `use_ema` averages at the units' values; the iteration
+      count and weight-decay exclusions kept) and the train function
+      rebuilt, all inside the one `fit` call, on every backend. A layer
+      inside a `BranchBlock` copy widens in every copy.
 
     Widening happens at the end of an epoch. Each event is recorded in
     `events` with its wall time. Between a gated layer and the layer that

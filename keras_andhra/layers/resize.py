@@ -22,7 +22,8 @@ def unlocked_state(layer):
     Keras locks a layer's state after `build()` and has no public way to
     give a built layer variables of another shape. This module is the one
     place in keras_andhra that reaches past it (`_tracker`, `_lock_state`,
-    `_untrack_variable`);
+    `_untrack_variable`; for optimizers, below, the weight-decay exclusions
+    and the moving averages of `use_ema`);
     tests/growth_test.py::test_keras_state_lock_is_where_we_expect fails
     loudly if Keras changes any of them.
     """
@@ -106,3 +107,34 @@ def fit_into(value, variable):
     )
     target[common] = value[common]
     return target
+
+
+def weight_decay_exclusions(optimizer):
+    """`(paths, pattern)`: what `exclude_from_weight_decay` set, by path.
+
+    Keras keeps the excluded variables by key, and neither they nor the
+    name pattern are in the optimizer's config; a rebuilt optimizer needs
+    them again (`exclude_weight_decay`).
+    """
+    keys = getattr(optimizer, "_exclude_from_weight_decay", None) or set()
+    variables = getattr(optimizer, "_trainable_variables", [])
+    paths = {v.path for v in variables if optimizer._var_key(v) in keys}
+    return paths, getattr(optimizer, "_exclude_from_weight_decay_pattern", None)
+
+
+def exclude_weight_decay(optimizer, variables, paths, pattern):
+    """Applies `weight_decay_exclusions` to a new, unbuilt optimizer."""
+    if not paths and pattern is None:
+        return
+    optimizer.exclude_from_weight_decay(
+        var_list=[v for v in variables if v.path in paths]
+    )
+    optimizer._exclude_from_weight_decay_pattern = pattern
+
+
+def moving_averages(optimizer, variables):
+    """`{id(average): variable}` of a built optimizer with `use_ema`."""
+    if not getattr(optimizer, "use_ema", False):
+        return {}
+    averages = optimizer._model_variables_moving_average
+    return {id(a): v for a, v in zip(averages, variables)}

@@ -16,6 +16,7 @@ import warnings
 import keras
 import numpy as np
 
+from keras_andhra import backend
 from keras_andhra.layers import BranchBlock
 from keras_andhra.layers import functional_graph
 from keras_andhra.layers import resize
@@ -303,6 +304,7 @@ def widen(model, group, capacity):
             )
     for site in group:
         _resize_site(site, capacity)
+    backend.refresh_parameters(model)
     _rebuild_optimizer(model, optimizer)
     _rebuild_functions(model)
     return time.perf_counter() - start
@@ -346,14 +348,21 @@ def _rebuild_optimizer(model, optimizer):
     values = {
         v.path: keras.ops.convert_to_numpy(v) for v in optimizer.variables
     }
+    exclusions = resize.weight_decay_exclusions(optimizer)
     new = optimizer.__class__.from_config(optimizer.get_config())
-    new.build(model.trainable_variables)
+    variables = model.trainable_variables
+    resize.exclude_weight_decay(new, variables, *exclusions)
+    new.build(variables)
+    # With `use_ema`, the averages of new units start at the units' values,
+    # as Keras starts every average at its first step.
+    averages = resize.moving_averages(new, variables)
     for variable in new.variables:
         if variable.path in values:
             # Beyond the old extent the new slots keep the optimizer's own
             # initial values (0 for moments, Adagrad's and Ftrl's starting
             # accumulators, ...).
-            variable.assign(resize.fit_into(values[variable.path], variable))
+            base = averages.get(id(variable), variable)
+            variable.assign(resize.fit_into(values[variable.path], base))
     model.optimizer = new
 
 
@@ -486,6 +495,7 @@ def prune_to_active(model):
         for site, fold in zip(group, folds):
             fold()
             _resize_site(site, active)
+    backend.refresh_parameters(copy)
     return copy
 
 
