@@ -31,8 +31,10 @@ class OrthogonalGradients(keras.callbacks.Callback):
       every epoch. This protects the head you will ship. The train
       function is rebuilt (and retraced) only when the order changes.
 
-    With `start_epoch`, the first epochs train on the plain path (the mean
-    of the head losses) as a warm-up, and OSGD starts at that epoch.
+    With `start_epoch`, the first epochs train as the model would without
+    the callback (the plain path, the mean of the head losses, unless the
+    model has an aggregator of its own) as a warm-up, and OSGD starts at
+    that epoch.
 
     The logs gain `gradient_cosine` (the mean cosine between head
     gradients where they share variables; negative means conflict) and
