@@ -417,20 +417,21 @@ def _is_dataset(x):
 
 
 def _batches(x, what):
-    infinite = ValueError(
-        f"The {what} dataset is infinite (for instance a repeated "
-        "`tf.data.Dataset`): head evaluation reads the data once, to its "
-        "end. Pass a finite dataset, e.g. `dataset.take(steps)`."
-    )
+    total = None
     if isinstance(x, keras.utils.PyDataset):
         total = x.num_batches
-        if total is None:
-            raise infinite
+        infinite = total is None
+    else:
+        # A tf.data.Dataset's cardinality: -1 is infinite, -2 unknown.
+        infinite = hasattr(x, "cardinality") and int(x.cardinality()) == -1
+    if infinite:
+        raise ValueError(
+            f"The {what} dataset is infinite (for instance a repeated "
+            "`tf.data.Dataset`): head evaluation reads the data once, to its "
+            "end. Pass a finite dataset, e.g. `dataset.take(steps)`."
+        )
+    if total is not None:
         return (x[i] for i in range(total)), total
-    if hasattr(x, "cardinality"):
-        # A tf.data.Dataset: -1 is infinite, -2 unknown.
-        if int(x.cardinality()) == -1:
-            raise infinite
     try:
         total = len(x)
     except TypeError:

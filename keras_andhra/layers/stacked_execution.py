@@ -28,7 +28,8 @@ from keras import ops
 from keras_andhra.layers import functional_graph
 from keras_andhra.layers.size_gated_dense import SizeGatedDense
 
-_ELEMENTWISE_ACTIVATIONS = frozenset(
+# Activations that act on each value alone (by name).
+ELEMENTWISE_ACTIVATIONS = frozenset(
     [
         "linear",
         "relu",
@@ -396,7 +397,7 @@ def _activation_name(activation):
 
 
 def _is_elementwise(activation):
-    return _activation_name(activation) in _ELEMENTWISE_ACTIVATIONS
+    return _activation_name(activation) in ELEMENTWISE_ACTIVATIONS
 
 
 def _is_tensor(x):

@@ -20,6 +20,7 @@ from keras_andhra import backend
 from keras_andhra.layers import BranchBlock
 from keras_andhra.layers import functional_graph
 from keras_andhra.layers import resize
+from keras_andhra.layers import stacked_execution
 from keras_andhra.layers.size_gate import SizeGatedLayer
 
 # Layers that act on each channel alone and map a zero channel to zero, so
@@ -47,24 +48,13 @@ _PASS_THROUGH = (
     keras.layers.ZeroPadding2D,
 )
 # Activations with f(0) = 0 that act on each value alone.
-_ZERO_PRESERVING = frozenset(
-    [
-        "linear",
-        "relu",
-        "relu6",
-        "leaky_relu",
-        "elu",
-        "selu",
-        "gelu",
-        "silu",
-        "swish",
-        "mish",
-        "tanh",
-        "softsign",
-        "hard_silu",
-        "hard_swish",
-    ]
-)
+_ZERO_PRESERVING = stacked_execution.ELEMENTWISE_ACTIVATIONS - {
+    "sigmoid",
+    "hard_sigmoid",
+    "softplus",
+    "exponential",
+    "log_sigmoid",
+}
 
 _MIXING = (
     keras.layers.Dense,
