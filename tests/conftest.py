@@ -21,6 +21,16 @@ def pytest_configure(config):
         )
 
 
+@pytest.fixture(autouse=True)
+def seeded_weights():
+    """Seeds Keras, NumPy and the backend before each test.
+
+    Weight initialisation is then the same on every run of a backend, so a
+    test that fails on CI fails the same way on a developer's machine.
+    """
+    keras.utils.set_random_seed(0)
+
+
 @pytest.fixture
 def rng():
     return np.random.default_rng(0)

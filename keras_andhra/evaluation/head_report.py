@@ -23,7 +23,9 @@ class HeadReport:
         accuracy: Test accuracy per head, `(num_heads,)`.
         accuracy_interval: Its confidence interval (Wilson), `(heads, 2)`.
         top5_accuracy: Test top-5 accuracy per head, or `None` with five
-            classes or fewer.
+            classes or fewer. Tied scores go to the smallest classes, as
+            for accuracy (Keras's top-k metric counts every tie as a hit, so
+            it can read higher when heads output exact ties).
         loss: Test cross-entropy per head.
         validation_accuracy, validation_loss: The same on the validation
             data, or `None` without it.
