@@ -66,23 +66,29 @@ def run_per_backend(script, argv, backends):
     return rows
 
 
-def run(script, doc, measure):
+def run(script, doc, measure, extra=None, title=None):
     """A benchmark's main: the worker measures, the parent collects.
 
     Returns `(args, rows)` in the parent after printing the setting's
-    title line, `(args, None)` in a worker after `measure(args)`.
+    title line (`title(args)`, by default the 8-head ABNet's training
+    setting), `(args, None)` in a worker after `measure(args)`. `extra`
+    adds arguments, as in `parse_args`.
     """
-    args = parse_args(doc.splitlines()[0])
+    args = parse_args(doc.splitlines()[0], extra)
     if args.worker:
         measure(args)
         return args, None
     rows = run_per_backend(script, sys.argv[1:], args.backends)
-    print(
+    print((title or _abnet_title)(args))
+    return args, rows
+
+
+def _abnet_title(args):
+    return (
         f"8-head ABNet-2G-R{args.residual_units}, width {args.width}, "
         f"{args.image_size}x{args.image_size}, batch {args.batch_size}, "
         f"median of {args.steps} train steps"
     )
-    return args, rows
 
 
 def median_step_times(candidates, x, args):

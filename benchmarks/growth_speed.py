@@ -100,18 +100,17 @@ def measure(args):
     print("RESULT " + json.dumps(results))
 
 
-def main():
-    args = backend_runner.parse_args(__doc__.splitlines()[0])
-    if args.worker:
-        measure(args)
-        return
-    import sys
-
-    rows = backend_runner.run_per_backend(__file__, sys.argv[1:], args.backends)
-    print(
+def title(args):
+    return (
         f"batch {args.batch_size}, CNN input {args.image_size}x"
         f"{args.image_size}x3, median of {args.steps} train steps"
     )
+
+
+def main():
+    _, rows = backend_runner.run(__file__, __doc__, measure, title=title)
+    if rows is None:
+        return
     print(
         "| backend | MLP static (ms) | MLP gated / static | CNN static (ms) "
         "| CNN gated / static | widening, MLP (s) | widening, CNN (s) "

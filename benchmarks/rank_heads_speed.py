@@ -69,20 +69,21 @@ def measure(args):
     print("RESULT " + json.dumps(results))
 
 
-def main():
-    args = backend_runner.parse_args(__doc__.splitlines()[0], extra_arguments)
-    if args.worker:
-        measure(args)
-        return
-    import sys
-
-    rows = backend_runner.run_per_backend(__file__, sys.argv[1:], args.backends)
-    print(
+def title(args):
+    return (
         f"8-head ABNet-2G-R{args.residual_units}, width {args.width}, "
         f"{args.num_examples} examples of {args.image_size}x"
         f"{args.image_size}x3, batch {args.batch_size}, best of "
         f"{args.steps} runs"
     )
+
+
+def main():
+    _, rows = backend_runner.run(
+        __file__, __doc__, measure, extra_arguments, title
+    )
+    if rows is None:
+        return
     print(
         "| backend | predict (s) | rank_heads / predict "
         "| rank_heads with baseline / predict | predict again / predict |"

@@ -217,7 +217,6 @@ def test_stacked_execution_matches_the_loop(rng):
         return models.AndhraModel(inputs, layers.HeadCollector()(branches))
 
     loop, stacked = build(), build()
-    stacked.set_weights(loop.get_weights())
     for copy, size in zip(loop.layers[2].copies, (0.5, 2.5, 4.0)):
         copy.layers[0].size.assign(size)
     stacked.set_weights(loop.get_weights())

@@ -4,16 +4,16 @@ import jax
 import jax.numpy as jnp
 import keras
 
+# Keras keeps this backend's variables in no registry of its own.
+from keras_andhra.backend.generic import (
+    refresh_parameters as refresh_parameters,
+)
 from keras_andhra.gradients import representation
 
 
 def device_kind():
     """Returns the platform JAX computes on: "cpu", "gpu" or "tpu"."""
     return jax.default_backend()
-
-
-def refresh_parameters(model):
-    """Nothing to do: this backend keeps no registry of variables."""
 
 
 class HeadTrainer:

@@ -3,16 +3,16 @@
 import keras
 import tensorflow as tf
 
+# Keras keeps this backend's variables in no registry of its own.
+from keras_andhra.backend.generic import (
+    refresh_parameters as refresh_parameters,
+)
 from keras_andhra.gradients import representation
 
 
 def device_kind():
     """Returns "gpu" when TensorFlow sees a GPU, else "cpu"."""
     return "gpu" if tf.config.list_physical_devices("GPU") else "cpu"
-
-
-def refresh_parameters(model):
-    """Nothing to do: this backend keeps no registry of variables."""
 
 
 class HeadTrainer:

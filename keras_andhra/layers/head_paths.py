@@ -74,18 +74,18 @@ def head_index(model, head):
                 f"Received: head={head!r}"
             )
         return names.index(head)
-    if integer_index(head) is None:
+    index = integer_index(head)
+    if index is None:
         raise TypeError(
             "`head` must be a head name (from `model.head_names`) or an int "
             f"index. Received: head={head!r}"
         )
-    head = integer_index(head)
-    if not -len(names) <= head < len(names):
+    if not -len(names) <= index < len(names):
         raise ValueError(
-            f"Head index {head} is out of range for a model with "
-            f"{len(names)} heads. Received: head={head}"
+            f"Head index {index} is out of range for a model with "
+            f"{len(names)} heads. Received: head={index}"
         )
-    return head % len(names)
+    return index % len(names)
 
 
 class _Branch:

@@ -21,6 +21,8 @@ import math
 import keras
 from keras import ops
 
+from keras_andhra.layers import activation_kinds
+
 MODES = ("paper", "controller")
 CONTROLLER_PENALTY = 0.32
 CONTROLLER_TARGET = 1.0
@@ -185,7 +187,8 @@ class SizeGatedLayer(keras.layers.Layer):
         gate = self.gate()
         kernel = self.kernel.value
         bias = self.bias.value
-        if _activation_name(self.activation) in _HOMOGENEOUS:
+        name = activation_kinds.name(self.activation)
+        if name in activation_kinds.POSITIVELY_HOMOGENEOUS:
             gate = ops.cast(gate, kernel.dtype)
             return kernel * gate, bias * gate, None
         return kernel, bias, gate
@@ -222,16 +225,6 @@ class SizeGatedLayer(keras.layers.Layer):
             }
         )
         return config
-
-
-_HOMOGENEOUS = ("linear", "relu", "leaky_relu")
-
-
-def _activation_name(activation):
-    try:
-        return keras.activations.serialize(activation)
-    except (TypeError, ValueError):
-        return None
 
 
 def _is_number(value):

@@ -25,34 +25,9 @@ import weakref
 import keras
 from keras import ops
 
+from keras_andhra.layers import activation_kinds
 from keras_andhra.layers import functional_graph
 from keras_andhra.layers.size_gated_dense import SizeGatedDense
-
-# Activations that act on each value alone (by name).
-ELEMENTWISE_ACTIVATIONS = frozenset(
-    [
-        "linear",
-        "relu",
-        "relu6",
-        "leaky_relu",
-        "elu",
-        "selu",
-        "gelu",
-        "silu",
-        "swish",
-        "sigmoid",
-        "hard_sigmoid",
-        "hard_silu",
-        "hard_swish",
-        "tanh",
-        "softplus",
-        "softsign",
-        "mish",
-        "exponential",
-        "log_sigmoid",
-        "celu",
-    ]
-)
 
 _CHANNEL_WISE_LAYERS = (
     keras.layers.ReLU,
@@ -189,7 +164,8 @@ def _rule_for(layer):
     if kind is keras.layers.Activation:
         if _is_elementwise(layer.activation):
             return _channel_wise
-        if _activation_name(layer.activation) in ("softmax", "log_softmax"):
+        name = activation_kinds.name(layer.activation)
+        if name in ("softmax", "log_softmax"):
             return _per_branch_last_axis
         return None
     if kind is keras.layers.Softmax:
@@ -388,16 +364,8 @@ def _is_plain(layer):
     )
 
 
-def _activation_name(activation):
-    try:
-        name = keras.activations.serialize(activation)
-    except (ValueError, TypeError):
-        return None
-    return name if isinstance(name, str) else None
-
-
 def _is_elementwise(activation):
-    return _activation_name(activation) in ELEMENTWISE_ACTIVATIONS
+    return activation_kinds.name(activation) in activation_kinds.ELEMENTWISE
 
 
 def _is_tensor(x):

@@ -18,9 +18,9 @@ import numpy as np
 
 from keras_andhra import backend
 from keras_andhra.layers import BranchBlock
+from keras_andhra.layers import activation_kinds
 from keras_andhra.layers import functional_graph
 from keras_andhra.layers import resize
-from keras_andhra.layers import stacked_execution
 from keras_andhra.layers.size_gate import SizeGatedLayer
 
 # Layers that act on each channel alone and map a zero channel to zero, so
@@ -47,15 +47,6 @@ _PASS_THROUGH = (
     keras.layers.GlobalMaxPooling2D,
     keras.layers.ZeroPadding2D,
 )
-# Activations with f(0) = 0 that act on each value alone.
-_ZERO_PRESERVING = stacked_execution.ELEMENTWISE_ACTIVATIONS - {
-    "sigmoid",
-    "hard_sigmoid",
-    "softplus",
-    "exponential",
-    "log_sigmoid",
-}
-
 _MIXING = (
     keras.layers.Dense,
     keras.layers.Conv1D,
@@ -250,11 +241,8 @@ def _passes_zero(layer):
     if not isinstance(layer, _PASS_THROUGH):
         return False
     if isinstance(layer, keras.layers.Activation):
-        try:
-            name = keras.activations.serialize(layer.activation)
-        except (TypeError, ValueError):
-            return False
-        return name in _ZERO_PRESERVING
+        name = activation_kinds.name(layer.activation)
+        return name in activation_kinds.ZERO_PRESERVING
     if isinstance(layer, keras.layers.ReLU):
         return not (layer.threshold and layer.negative_slope)
     return True
