@@ -237,6 +237,21 @@ def test_growth_refuses_what_it_cannot_widen(rng):
     # sigmoid(0) = 0.5: new units would send 0.5 into the reader.
     with pytest.raises(ValueError, match="feeds 'squash' \\(Activation\\)"):
         fit(squashed)
+
+    def own(x):
+        return keras.ops.relu(x)
+
+    custom = keras.Sequential(
+        [
+            keras.Input((3,)),
+            layers.SizeGatedDense(4),
+            L.Activation(own, name="own"),
+            L.Dense(4),
+        ]
+    )
+    # Nothing is known of a user's function: refused, not guessed.
+    with pytest.raises(ValueError, match="feeds 'own' \\(Activation\\)"):
+        fit(custom)
     plain = keras.Sequential([keras.Input((3,)), L.Dense(4, name="dense")])
     with pytest.raises(ValueError, match="DynamicGrowth needs size-gated"):
         fit(plain)
