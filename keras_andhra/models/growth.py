@@ -69,9 +69,10 @@ class Site:
         error: Why the layer cannot be widened, or `None`.
     """
 
-    def __init__(self, layer, followers, error, prefix=""):
+    def __init__(self, layer, followers, error):
         self.layer = layer
-        self.key = prefix + layer.name
+        # The caller that knows the nested models puts their names first.
+        self.key = layer.name
         self.followers = followers
         if layer.mode == "controller":
             error = (
@@ -125,14 +126,13 @@ def _descend(layer, groups, prefix):
         for copy in layer.copies:
             found = []
             if isinstance(copy, SizeGatedLayer):
-                found.append(
-                    Site(
-                        copy,
-                        [],
-                        f"its output leaves the branch block {layer.name!r}",
-                        prefix,
-                    )
+                site = Site(
+                    copy,
+                    [],
+                    f"its output leaves the branch block {layer.name!r}",
                 )
+                site.key = prefix + site.key
+                found.append(site)
             else:
                 _collect(copy, found, f"{prefix}{copy.name}_")
                 found = [site for group in found for site in group]
