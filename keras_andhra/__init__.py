@@ -1,23 +1,17 @@
 """keras_andhra: ANDHRA Bandersnatch multi-head networks for Keras 3.
 
-The groups (`callbacks`, `data`, `evaluation`, `gradients`, `layers`,
-`models`) are imported on first
-use, so that `keras-andhra --backend jax` can choose the Keras backend
-before anything imports Keras.
+Importing the package imports every group (`callbacks`, `data`,
+`evaluation`, `gradients`, `layers`, `models`), which registers every
+layer, model and aggregator with Keras's serialisation: a `.keras` file
+loads after a bare `import keras_andhra`, as serving jobs do. Choose the
+backend before importing it (`KERAS_BACKEND`), as for Keras itself.
 """
-
-import importlib
 
 __version__ = "0.1.0"
 
-_GROUPS = ("callbacks", "data", "evaluation", "gradients", "layers", "models")
-
-
-def __getattr__(name):
-    if name in _GROUPS:
-        return importlib.import_module(f"keras_andhra.{name}")
-    raise AttributeError(f"module 'keras_andhra' has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted(list(globals()) + list(_GROUPS))
+from keras_andhra import callbacks as callbacks
+from keras_andhra import data as data
+from keras_andhra import evaluation as evaluation
+from keras_andhra import gradients as gradients
+from keras_andhra import layers as layers
+from keras_andhra import models as models

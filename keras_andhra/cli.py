@@ -5,8 +5,9 @@
     keras-andhra build            build and summarise, no training
     keras-andhra rank MODEL       rank the heads of a saved model
 
-Arguments are parsed before Keras is imported, because `--backend` must set
-KERAS_BACKEND before anything imports Keras.
+`--backend` must take effect before Keras is imported, and importing
+keras_andhra imports Keras: when Keras already runs on another backend,
+the command starts itself again with KERAS_BACKEND set.
 """
 
 import argparse
@@ -94,10 +95,32 @@ def main(argv=None):
 
     Errors exit through `SystemExit` with a message. The console script
     passes the return value to `sys.exit`, so it must not be the result;
-    `run` returns that.
+    `run` returns that. With `--backend` naming another backend than the
+    one Keras was imported on, the command runs again in a new process.
     """
+    argv = sys.argv[1:] if argv is None else list(argv)
+    backend = _parser().parse_args(argv).backend
+    if backend and _imported_backend() not in (None, backend):
+        _restart(argv, backend)
     run(argv)
     return 0
+
+
+def _imported_backend():
+    keras = sys.modules.get("keras")
+    return None if keras is None else keras.backend.backend()
+
+
+def _restart(argv, backend):
+    """Runs `python -m keras_andhra ARGV` on `backend`; does not return."""
+    import subprocess
+
+    command = [sys.executable, "-m", "keras_andhra", *argv]
+    env = dict(os.environ, KERAS_BACKEND=backend)
+    sys.stdout.flush()
+    if os.name == "posix":
+        os.execve(sys.executable, command, env)
+    sys.exit(subprocess.run(command, env=env, check=False).returncode)
 
 
 def run(argv=None):
@@ -107,9 +130,7 @@ def run(argv=None):
     """
     args = _parser().parse_args(argv)
     if args.backend:
-        if "keras" in sys.modules and (
-            sys.modules["keras"].backend.backend() != args.backend
-        ):
+        if _imported_backend() not in (None, args.backend):
             sys.exit(
                 "Keras is already imported on another backend; run "
                 f"`KERAS_BACKEND={args.backend} keras-andhra ...` instead."
@@ -270,7 +291,6 @@ def rank(args, data):
     import keras
 
     import keras_andhra as ka
-    import keras_andhra.models  # noqa: F401  (registers the layers to load)
 
     _, (x_valid, y_valid, x_test, y_test), _ = data
     try:

@@ -21,6 +21,25 @@ else:  # numpy, openvino: inference only, no device to choose for.
 device_kind = _impl.device_kind
 HeadTrainer = _impl.HeadTrainer
 refresh_parameters = _impl.refresh_parameters
+num_replicas = _impl.num_replicas
+cross_replica_sum = _impl.cross_replica_sum
+
+
+def scale_loss_for_replicas(loss):
+    """Divides a replica's loss by the number of replicas in sync.
+
+    Under `tf.distribute` every replica computes the loss of its share of
+    the batch and the optimizer sums the replicas' gradients; Keras's
+    losses divide by the number of replicas so that the sum is the
+    gradient of the whole batch's mean loss. The model reduces its head
+    losses itself, so it divides here. One replica (and JAX, whose
+    distribution API computes on the whole batch): unchanged.
+    """
+    replicas = num_replicas()
+    if replicas == 1:
+        return loss
+    return loss / replicas
+
 
 # Default execution of `BranchBlock`, per backend and device kind, chosen
 # by measurement (`benchmarks/branch_speed.py`, table in

@@ -4,6 +4,10 @@ import jax
 import jax.numpy as jnp
 import keras
 
+# JAX's distribution API computes on global arrays: one replica.
+from keras_andhra.backend.generic import cross_replica_sum as cross_replica_sum
+from keras_andhra.backend.generic import num_replicas as num_replicas
+
 # Keras keeps this backend's variables in no registry of its own.
 from keras_andhra.backend.generic import (
     refresh_parameters as refresh_parameters,

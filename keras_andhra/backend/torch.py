@@ -3,6 +3,9 @@
 import keras
 import torch
 
+# Keras runs PyTorch on one device.
+from keras_andhra.backend.generic import cross_replica_sum as cross_replica_sum
+from keras_andhra.backend.generic import num_replicas as num_replicas
 from keras_andhra.gradients import representation
 
 

@@ -164,7 +164,7 @@ class ProjectingAggregator(GradientAggregator):
             return result
         return result, totals.diagnostics()
 
-    def surgery(self, rows, ranks, step):
+    def surgery(self, rows, ranks, step, gram_sum=None):
         """Representation surgery: rows of branch gradients -> their sum.
 
         Args:
@@ -172,6 +172,11 @@ class ProjectingAggregator(GradientAggregator):
                 its branches.
             ranks: Static priority rank of every branch (0 is the highest).
             step: The step number.
+            gram_sum: Optional function that sums a Gram matrix over the
+                shards of the batch (the replicas of a data-parallel
+                step). The rows of different samples are disjoint
+                coordinates, so the sum is the whole batch's Gram matrix
+                and every shard projects with the same coefficients.
 
         Returns:
             `(combined, counts)`: the surgically combined gradient `(n,)`
@@ -185,6 +190,8 @@ class ProjectingAggregator(GradientAggregator):
             step=step,
         )
         gram_matrix = surgery.gram(ordered, None, None)
+        if gram_sum is not None:
+            gram_matrix = gram_sum(gram_matrix)
         coefficients, projected, considered = self.coefficients(
             gram_matrix, list(range(len(order))), context
         )

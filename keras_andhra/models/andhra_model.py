@@ -170,6 +170,7 @@ class AndhraModel(backend.HeadTrainer, keras.Model):
         self.__dict__["_head_metrics"] = head_metrics.HeadMetrics(
             self.head_names, metrics or ()
         )
+        self._show_diagnostics()
         self._andhra_compile_config = {
             "loss": keras.saving.serialize_keras_object(loss),
             "metrics": keras.saving.serialize_keras_object(metrics),
@@ -191,7 +192,8 @@ class AndhraModel(backend.HeadTrainer, keras.Model):
     ):
         head_losses = self._head_losses(y, y_pred, sample_weight)
         self._head_metrics.update_losses(head_losses)
-        return self._combine(head_losses, self.regularization_loss())
+        total = self._combine(head_losses, self.regularization_loss())
+        return backend.scale_loss_for_replicas(total)
 
     def _combine(self, head_losses, regularization):
         """The combined loss: reduced head losses plus regularisation."""
@@ -346,6 +348,7 @@ class AndhraModel(backend.HeadTrainer, keras.Model):
                     f"{sorted(unknown)}"
                 )
         self.__dict__["_gradient_aggregator"] = aggregator
+        self._show_diagnostics()
         if aggregator is not None:
             # Built now, not in the traced step: torch.compile cannot trace
             # the construction of Keras models.
@@ -355,6 +358,29 @@ class AndhraModel(backend.HeadTrainer, keras.Model):
             self,
             aggregator is not None and aggregator.needs_head_gradients,
         )
+
+    def _show_diagnostics(self):
+        metrics = self.__dict__.get("_head_metrics")
+        if metrics is not None:
+            aggregator = self.gradient_aggregator
+            metrics.gradient_keys = tuple(
+                () if aggregator is None else aggregator.diagnostic_keys
+            )
+
+    def evaluate(self, *args, **kwargs):
+        metrics = self.__dict__.get("_head_metrics")
+        if metrics is None:
+            return super().evaluate(*args, **kwargs)
+        # Evaluation computes no gradients: no gradient diagnostics.
+        with metrics.hiding_gradients():
+            return super().evaluate(*args, **kwargs)
+
+    def test_on_batch(self, *args, **kwargs):
+        metrics = self.__dict__.get("_head_metrics")
+        if metrics is None:
+            return super().test_on_batch(*args, **kwargs)
+        with metrics.hiding_gradients():
+            return super().test_on_batch(*args, **kwargs)
 
     def per_head_losses(self, y, leaves, sample_weight=None):
         """The loss of every head, each from that head's own output.
@@ -511,10 +537,6 @@ class AndhraModel(backend.HeadTrainer, keras.Model):
         # steps update this tracker. andhra_model_test checks the value.
         self._loss_tracker.update_state(total, sample_weight=batch_size)
         y_pred = ops.stack(leaves, axis=1)
-        if not diagnostics:
-            return self.compute_metrics(x, y, y_pred, sample_weight)
-        self._head_metrics.update_gradients(diagnostics)
-        # The diagnostics appear in the training logs only: evaluation
-        # steps compute no gradients.
-        with self._head_metrics.showing_gradients():
-            return self.compute_metrics(x, y, y_pred, sample_weight)
+        if diagnostics:
+            self._head_metrics.update_gradients(diagnostics)
+        return self.compute_metrics(x, y, y_pred, sample_weight)

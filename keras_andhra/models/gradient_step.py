@@ -10,6 +10,7 @@ import contextlib
 
 from keras import ops
 
+from keras_andhra import backend
 from keras_andhra.gradients import StepContext
 from keras_andhra.gradients import projection
 from keras_andhra.gradients import representation
@@ -153,7 +154,9 @@ def _fan_out_fn(split, ranks, aggregator, probe, scale, step):
         def combine(rows):
             if scale is not None:
                 rows = rows / ops.cast(scale, rows.dtype)
-            combined, counts = aggregator.surgery(rows, ranks[index], step)
+            combined, counts = aggregator.surgery(
+                rows, ranks[index], step, gram_sum=backend.cross_replica_sum
+            )
             if scale is not None:
                 combined = combined * ops.cast(scale, combined.dtype)
             return combined, counts

@@ -58,7 +58,10 @@ class HeadMetrics(keras.metrics.Metric):
         self.gradient_count = self.add_variable(
             shape=(), initializer="zeros", name="gradient_count"
         )
-        self._show_gradients = False
+        #: The gradient diagnostics' keys to show (the model sets them when
+        #: its aggregator reports diagnostics); hidden during evaluation.
+        self.gradient_keys = ()
+        self._hide_gradients = False
         self._own = [
             self.loss_total,
             self.loss_count,
@@ -100,13 +103,20 @@ class HeadMetrics(keras.metrics.Metric):
         self.gradient_count.assign_add(ops.cast(1, self.dtype))
 
     @contextlib.contextmanager
-    def showing_gradients(self):
-        """Context in which `result` includes the gradient diagnostics."""
-        self._show_gradients = True
+    def hiding_gradients(self):
+        """Context in which `result` leaves out the gradient diagnostics.
+
+        Evaluation computes no gradients. Training shows them in the step
+        logs and in `Model.get_metrics_result()` alike: Keras takes the
+        epoch's logs from the latter when the keys agree (under
+        `tf.distribute` the step logs are averages of the replicas').
+        """
+        hidden = self._hide_gradients
+        self._hide_gradients = True
         try:
             yield
         finally:
-            self._show_gradients = False
+            self._hide_gradients = hidden
 
     def update_state(self, y_true, y_pred, sample_weight=None, sparse=True):
         """Updates from labels and predictions, both with a head axis."""
@@ -158,10 +168,11 @@ class HeadMetrics(keras.metrics.Metric):
         for name, per_head in self.others:
             for head, metric in zip(self.head_names, per_head):
                 results[f"{head}_{name}"] = metric.result()
-        if self._show_gradients:
+        if self.gradient_keys and not self._hide_gradients:
             means = self.gradient_total / ops.maximum(self.gradient_count, 1)
             for index, key in enumerate(GRADIENT_KEYS):
-                results[key] = means[index]
+                if key in self.gradient_keys:
+                    results[key] = means[index]
         return results
 
     def reset_state(self):
