@@ -37,7 +37,7 @@ TENSORFLOW = (
     if platform.machine().lower() in ("x86_64", "amd64")
     else "tensorflow>=2.16"
 )
-REQUIREMENTS = [TORCH, TENSORFLOW, "-e", ".[jax,torch,dev,docs,plot]"]
+REQUIREMENTS = [TORCH, TENSORFLOW, "-e", ".[jax,torch,dev,docs,plot,data]"]
 
 
 def run(command, env=None, check=True):

@@ -1,13 +1,19 @@
 """The command-line main job: `keras-andhra` / `python -m keras_andhra`.
 
-    keras-andhra                  train ABNet and the baseline on digits
-    keras-andhra train --dataset cifar10 --data-dir DIR --epochs 200
+    keras-andhra                  train ABNet-R0 and its baseline on
+                                  mnist-5000 (offline), rank the heads
+    keras-andhra train --dataset cifar10 --model abnet-r1 --data-dir DIR
+    keras-andhra reproduce --dataset mnist-5000 --models baseline,abnet-r0
+                                  --seeds 3
     keras-andhra build            build and summarise, no training
     keras-andhra rank MODEL       rank the heads of a saved model
 
-`--backend` must take effect before Keras is imported, and importing
-keras_andhra imports Keras: when Keras already runs on another backend,
-the command starts itself again with KERAS_BACKEND set.
+Every command trains with the recipe that belongs to the data
+(`keras_andhra.experiments.Recipe.for_dataset`), printed at the start;
+the flags override it. `--backend` must take effect before Keras is
+imported, and importing keras_andhra imports Keras: when Keras already
+runs on another backend, the command starts itself again with
+KERAS_BACKEND set.
 """
 
 import argparse
@@ -15,7 +21,24 @@ import json
 import math
 import os
 import sys
-import time
+
+_COMMANDS = {
+    "train": "train and compare (default)",
+    "build": "build and summarise only",
+    "rank": "rank the heads of a saved model",
+    "reproduce": "seeds x models, with the paper's statistics",
+}
+_DEFAULTS = dict(
+    dataset="mnist-5000",
+    model="abnet-r0",
+    models="baseline,abnet-r0",
+    seeds="0,1,2,3,4",
+    seed=0,
+    num_branches=2,
+    num_levels=3,
+    activation="relu",
+    select_on="validation",
+)
 
 
 def _parser():
@@ -23,9 +46,9 @@ def _parser():
         prog="keras-andhra",
         description=(
             "Train an ANDHRA Bandersnatch network (ABNet) and its baseline "
-            "the same way, then rank the heads, ensemble them and test them "
-            "against the baseline. Without arguments: digits, offline, "
-            "about a minute."
+            "with the recipe of the data, then rank the heads, ensemble them "
+            "and test them against the baseline. Without arguments: "
+            "mnist-5000, offline, a few minutes on a CPU."
         ),
     )
     sub = parser.add_subparsers(dest="command")
@@ -33,15 +56,25 @@ def _parser():
     # only sets what it was given (SUPPRESS), so it does not overwrite an
     # option given before it with its own default.
     commands = {
-        "train": "train and compare (default)",
-        "build": "build and summarise only",
-        "rank": "rank the heads of a saved model",
+        name: sub.add_parser(
+            name, help=text, argument_default=argparse.SUPPRESS
+        )
+        for name, text in _COMMANDS.items()
     }
-    train, build, rank = (
-        sub.add_parser(name, help=text, argument_default=argparse.SUPPRESS)
-        for name, text in commands.items()
+    _add_rank_options(commands["rank"])
+    _add_data_options([parser, *commands.values()])
+    _add_model_options([parser, commands["train"], commands["build"]])
+    _add_recipe_options(
+        [parser, commands["train"], commands["build"], commands["reproduce"]]
     )
-    rank.add_argument("model", help="a saved ANDHRA model (.keras)")
+    _add_run_options([parser, commands["train"], commands["reproduce"]])
+    _add_reproduce_options([parser, commands["reproduce"]])
+    parser.set_defaults(**_DEFAULTS)
+    return parser
+
+
+def _add_rank_options(rank):
+    rank.add_argument("saved_model", help="a saved ANDHRA model (.keras)")
     rank.add_argument(
         "--baseline", default=None, help="a saved baseline model (.keras)"
     )
@@ -50,7 +83,10 @@ def _parser():
         default=None,
         help="where to write the plot (default: next to MODEL)",
     )
-    for p in (parser, train, build, rank):
+
+
+def _add_data_options(parsers):
+    for p in parsers:
         p.add_argument(
             "--backend",
             choices=["tensorflow", "jax", "torch"],
@@ -58,36 +94,66 @@ def _parser():
         )
         p.add_argument(
             "--dataset",
-            choices=["digits", "cifar10", "cifar100"],
+            help=(
+                "mnist-5000 (default, offline), digits (offline), cifar10, "
+                "cifar100, any tensorflow-datasets image set, or a folder "
+                "of images with one subfolder per class"
+            ),
         )
         p.add_argument("--data-dir", help="tensorflow-datasets data dir")
-    for p in (parser, train, build):
-        p.add_argument("--residual-units", type=int)
-        p.add_argument("--width", type=int)
+
+
+def _add_model_options(parsers):
+    for p in parsers:
+        p.add_argument(
+            "--model",
+            help="abnet-r0 (default) ... abnet-r3, or baseline[-rR]",
+        )
         p.add_argument("--num-branches", type=int)
         p.add_argument("--num-levels", type=int)
         p.add_argument("--activation")
-    for p in (parser, train):
+
+
+def _add_recipe_options(parsers):
+    for p in parsers:
+        p.add_argument("--width", type=int, help="stem width of the models")
         p.add_argument("--epochs", type=int)
         p.add_argument("--batch-size", type=int)
+        p.add_argument("--learning-rate", type=float)
+        p.add_argument(
+            "--weight-decay", type=float, help="coupled L2 coefficient"
+        )
+
+
+def _add_run_options(parsers):
+    for p in parsers:
         p.add_argument(
             "--output",
             help=(
-                "directory for the models, results.json and the plot "
-                "(default: runs/<dataset>-<backend>)"
+                "directory of the results (default: runs/<dataset>-<backend>"
+                " for train, runs/reproduce-<dataset> for reproduce)"
             ),
         )
-    parser.set_defaults(
-        dataset="digits",
-        residual_units=0,
-        width=16,
-        num_branches=2,
-        num_levels=3,
-        activation="relu",
-        epochs=15,
-        batch_size=64,
-    )
-    return parser
+        p.add_argument(
+            "--seed", type=int, help="seed of a train run (default 0)"
+        )
+
+
+def _add_reproduce_options(parsers):
+    for p in parsers:
+        p.add_argument("--models", help="comma-separated model names")
+        p.add_argument(
+            "--seeds", help="comma-separated seeds, or a count: 3 = 0,1,2"
+        )
+        p.add_argument(
+            "--select-on",
+            choices=["validation", "test"],
+            help=(
+                "which split picks the kept epoch and head: validation "
+                "(default); test reproduces the reference code's biased "
+                "selection"
+            ),
+        )
 
 
 def main(argv=None):
@@ -126,97 +192,99 @@ def _restart(argv, backend):
 def run(argv=None):
     """Runs a `keras-andhra` command and returns its result.
 
-    `train` and `rank` return the `HeadReport`; `build` returns `None`.
+    `train` and `rank` return the `HeadReport` (`train` of a baseline its
+    test scores), `reproduce` the `Reproduction`, `build` `None`.
     """
     args = _parser().parse_args(argv)
-    if args.backend:
-        if _imported_backend() not in (None, args.backend):
-            sys.exit(
-                "Keras is already imported on another backend; run "
-                f"`KERAS_BACKEND={args.backend} keras-andhra ...` instead."
-            )
-        os.environ["KERAS_BACKEND"] = args.backend
-    data = _load(args)
-    if args.command == "rank":
-        return rank(args, data)
+    if args.backend and _imported_backend() not in (None, args.backend):
+        sys.exit(
+            "Keras is already imported on another backend; run "
+            f"`KERAS_BACKEND={args.backend} keras-andhra ...` instead."
+        )
+    command = args.command or "train"
     try:
-        model, baseline = _build(args, data[0][0].shape[1:], data[2])
-    except (TypeError, ValueError) as error:
-        sys.exit(f"keras-andhra: {error}")
-    _describe(model, baseline, args, data)
-    if args.command != "build":
-        return train(model, baseline, args, data)
+        recipe = _recipe(args)
+        if command == "reproduce":
+            return _reproduce(args, recipe)
+        data = _load(args, recipe)
+        if command == "rank":
+            return rank(args, data)
+        models = _build(args, recipe, data)
+        _describe(models, args, recipe, data)
+        if command == "train":
+            return train(models, args, recipe, data)
+    except (ImportError, RuntimeError, TypeError, ValueError) as error:
+        message = str(error)
+        if len(message) > 600:
+            message = message[:600] + " ..."
+        sys.exit(f"keras-andhra {command}: {message}")
+    return None
 
 
-def _load(args):
-    import numpy as np
+def _recipe(args):
+    from keras_andhra.experiments import Recipe
 
-    import keras_andhra as ka
-
-    if args.dataset == "digits":
-        (x_train, y_train), (x_test, y_test) = ka.data.load_digits()
-    else:
-        try:
-            (x_train, y_train), (x_test, y_test) = ka.data.load_cifar(
-                args.dataset, data_dir=args.data_dir
-            )
-        except (ImportError, RuntimeError) as error:
-            sys.exit(f"keras-andhra: {error}")
-        x_train = x_train.astype("float32") / 255.0
-        x_test = x_test.astype("float32") / 255.0
-    num_classes = int(max(y_train.max(), y_test.max())) + 1
-    # Heads are selected on a validation split, never on the test data.
-    rng = np.random.default_rng(0)
-    order = rng.permutation(len(x_train))
-    cut = len(x_train) // 10
-    valid, fit = order[:cut], order[cut:]
-    return (
-        (x_train[fit], y_train[fit]),
-        (x_train[valid], y_train[valid], x_test, y_test),
-        num_classes,
+    return Recipe.for_dataset(args.dataset).replace(
+        width=getattr(args, "width", None),
+        epochs=getattr(args, "epochs", None),
+        batch_size=getattr(args, "batch_size", None),
+        learning_rate=getattr(args, "learning_rate", None),
+        weight_decay=getattr(args, "weight_decay", None),
     )
 
 
-def _build(args, shape, num_classes):
-    import keras_andhra as ka
+def _load(args, recipe):
+    return recipe.load_data(
+        args.dataset, seed=args.seed, data_dir=args.data_dir
+    )
 
-    model = ka.models.abnet(
-        args.residual_units,
-        num_classes=num_classes,
-        num_branches=args.num_branches,
-        num_levels=args.num_levels,
-        width=args.width,
-        input_shape=shape,
+
+def _build(args, recipe, data):
+    """`{"abnet": model, "baseline": model}`, or the baseline alone."""
+    from keras_andhra.experiments import build_model
+    from keras_andhra.experiments import model_names
+
+    options = dict(
+        num_classes=data.num_classes,
+        input_shape=data.image_shape,
+        width=recipe.width,
         activation=args.activation,
     )
-    baseline = ka.models.baseline_resnet(
-        args.residual_units,
-        num_classes=num_classes,
-        width=args.width,
-        input_shape=shape,
-        activation=args.activation,
+    family, _ = model_names.parse(args.model)
+    models = {}
+    if family == "abnet":
+        models["abnet"] = build_model(
+            args.model,
+            num_branches=args.num_branches,
+            num_levels=args.num_levels,
+            **options,
+        )
+    models["baseline"] = build_model(
+        model_names.baseline_of(args.model), **options
     )
-    return model, baseline
+    return models
 
 
-def _describe(model, baseline, args, data):
+def _describe(models, args, recipe, data):
     import keras
 
     import keras_andhra as ka
     from keras_andhra import backend
 
-    (x_fit, _), (x_valid, _, x_test, _), _ = data
+    print(f"backend {keras.backend.backend()} on {backend.device_kind()}")
+    print(data)
+    print(recipe)
+    baseline = models["baseline"]
+    model = models.get("abnet")
+    if model is None:
+        print(f"{baseline.name}: {_count(baseline):,} trainable parameters")
+        return
     blocks = [
         layer
         for layer in model.layers
         if isinstance(layer, ka.layers.BranchBlock)
     ]
-    print(
-        f"backend {keras.backend.backend()} on {backend.device_kind()}; "
-        f"{args.dataset}: {len(x_fit)} train / {len(x_valid)} validation / "
-        f"{len(x_test)} test images of shape {x_fit.shape[1:]}"
-    )
-    print(f"{model.name}: {model.num_heads} heads, width {args.width}")
+    print(f"{model.name}: {model.num_heads} heads, width {recipe.width}")
     print(f"  heads: {', '.join(model.head_names)}")
     print(f"  trainable parameters: {_count(model):,} in all")
     print(
@@ -229,55 +297,60 @@ def _describe(model, baseline, args, data):
     )
 
 
-def train(model, baseline, args, data):
+def train(models, args, recipe, data):
+    """`keras-andhra train`: fits the models, ranks the heads, saves all."""
+    import time
+
     import keras
 
     import keras_andhra as ka
 
-    (x_fit, y_fit), (x_valid, y_valid, x_test, y_test), _ = data
-    results = {"dataset": args.dataset, "backend": keras.backend.backend()}
-    steps = max(1, math.ceil(len(x_fit) / args.batch_size)) * args.epochs
-    for name, net in (("abnet", model), ("baseline", baseline)):
-        loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
-        optimizer = keras.optimizers.SGD(
-            keras.optimizers.schedules.CosineDecay(0.05, steps),
-            momentum=0.9,
-        )
-        net.compile(optimizer=optimizer, loss=loss, metrics=["accuracy"])
-        print(f"\nTraining {net.name} for {args.epochs} epochs")
+    results = {"dataset": data.name, "backend": keras.backend.backend()}
+    results["recipe"] = recipe.to_dict()
+    steps = int(data.train.cardinality())
+    for name, net in models.items():
+        recipe.compile(net, steps)
+        print(f"\nTraining {net.name} for {recipe.epochs} epochs")
         start = time.perf_counter()
         net.fit(
-            x_fit,
-            y_fit,
-            validation_data=(x_valid, y_valid),
-            epochs=args.epochs,
-            batch_size=args.batch_size,
+            data.train,
+            validation_data=data.validation,
+            epochs=recipe.epochs,
+            callbacks=[data.epoch_sync()],
+            # The pipeline shuffles, by seed and epoch.
+            shuffle=False,
             verbose="auto",
         )
         results[f"{name}_seconds"] = time.perf_counter() - start
-
+    output = args.output or os.path.join(
+        "runs", f"{_slug(data.name)}-{keras.backend.backend()}"
+    )
+    os.makedirs(output, exist_ok=True)
+    for name, net in models.items():
+        net.save(os.path.join(output, f"{name}.keras"))
+    if "abnet" not in models:
+        scores = models["baseline"].evaluate(
+            data.test, verbose=0, return_dict=True
+        )
+        results["test"] = {k: float(v) for k, v in scores.items()}
+        print(f"\nTest: {results['test']}")
+        _write(results, output)
+        return results["test"]
+    model = models["abnet"]
     report = ka.evaluation.rank_heads(
         model,
-        x_test,
-        y_test,
-        validation_data=(x_valid, y_valid),
-        baseline=baseline,
+        data.test,
+        validation_data=data.validation,
+        baseline=models["baseline"],
         verbose=0,
     )
     print()
     print(report)
-    output = args.output or os.path.join(
-        "runs", f"{args.dataset}-{keras.backend.backend()}"
-    )
-    os.makedirs(output, exist_ok=True)
-    model.save(os.path.join(output, "abnet.keras"))
-    baseline.save(os.path.join(output, "baseline.keras"))
     ka.evaluation.extract_head(model, report.best_head).save(
         os.path.join(output, "best_head.keras")
     )
     results.update(report.to_dict())
-    with open(os.path.join(output, "results.json"), "w") as f:
-        json.dump(results, f, indent=2)
+    _write(results, output)
     _plot(report, os.path.join(output, "head_report.png"))
     print(
         f"\nSaved abnet.keras, baseline.keras, best_head.keras (a plain "
@@ -286,33 +359,68 @@ def train(model, baseline, args, data):
     return report
 
 
+def _write(results, output):
+    with open(os.path.join(output, "results.json"), "w") as f:
+        json.dump(results, f, indent=2)
+
+
 def rank(args, data):
     """`keras-andhra rank MODEL`: ranks the heads of a saved model."""
     import keras
 
     import keras_andhra as ka
 
-    _, (x_valid, y_valid, x_test, y_test), _ = data
     try:
-        model = keras.saving.load_model(args.model)
+        model = keras.saving.load_model(args.saved_model)
         baseline = args.baseline and keras.saving.load_model(args.baseline)
-        report = ka.evaluation.rank_heads(
-            model,
-            x_test,
-            y_test,
-            validation_data=(x_valid, y_valid),
-            baseline=baseline or None,
-            verbose=0,
-        )
     except (OSError, TypeError, ValueError) as error:
         message = str(error)
         if len(message) > 500:
             message = message[:500] + " ..."
         sys.exit(f"keras-andhra rank: {message}")
+    report = ka.evaluation.rank_heads(
+        model,
+        data.test,
+        validation_data=data.validation,
+        baseline=baseline or None,
+        verbose=0,
+    )
     print(report)
-    stem = os.path.splitext(args.model)[0]
+    stem = os.path.splitext(args.saved_model)[0]
     _plot(report, args.plot or f"{stem}_report.png")
     return report
+
+
+def _reproduce(args, recipe):
+    from keras_andhra.experiments import reproduce
+
+    seeds = args.seeds
+    if seeds.isdigit():
+        seeds = list(range(int(seeds)))
+    else:
+        try:
+            seeds = [int(s) for s in seeds.split(",") if s]
+        except ValueError:
+            raise ValueError(
+                "`--seeds` must be a count (3) or comma-separated ints "
+                f"(0,1,2). Received: --seeds {args.seeds}"
+            ) from None
+    output = args.output or os.path.join(
+        "runs", f"reproduce-{_slug(args.dataset)}"
+    )
+    return reproduce(
+        args.dataset,
+        [m for m in args.models.split(",") if m],
+        seeds,
+        output,
+        recipe=recipe,
+        data_dir=args.data_dir,
+        select_on=args.select_on,
+    )
+
+
+def _slug(name):
+    return os.path.basename(os.path.normpath(str(name))) or "data"
 
 
 def _plot(report, path):
