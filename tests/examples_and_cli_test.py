@@ -57,17 +57,21 @@ def test_main_job_reports_bad_arguments(capsys):
 
 def test_main_job_trains_reports_and_ranks_a_saved_model(tmp_path, capsys):
     # The console script exits with what `main` returns: 0 on success.
+    digits = ["--dataset", "digits"]
     status = cli.main(
-        ["train", "--epochs", "1", "--width", "4", "--output", str(tmp_path)]
+        ["train", *digits, "--epochs", "1", "--width", "4"]
+        + ["--output", str(tmp_path)]
     )
     assert status == 0
     out = capsys.readouterr().out
+    assert "recipe digits: SGD 0.05, momentum 0.9" in out
     assert "<- best (validation)" in out
     assert "majority vote" in out and "Baseline bs_1g_r0" in out
     results = json.loads((tmp_path / "results.json").read_text())
     assert len(results["head_names"]) == 8
     assert results["best_head"] in results["head_names"]
     assert results["selection"] == "validation"
+    assert results["recipe"]["epochs"] == 1
     for name in ("abnet", "baseline", "best_head"):
         assert (tmp_path / f"{name}.keras").exists()
     assert (tmp_path / "head_report.png").read_bytes()[:4] == b"\x89PNG"
@@ -77,6 +81,7 @@ def test_main_job_trains_reports_and_ranks_a_saved_model(tmp_path, capsys):
         [
             "rank",
             str(tmp_path / "abnet.keras"),
+            *digits,
             "--baseline",
             str(tmp_path / "baseline.keras"),
             "--plot",
@@ -89,6 +94,16 @@ def test_main_job_trains_reports_and_ranks_a_saved_model(tmp_path, capsys):
     ranked = json.loads(json.dumps(ranked.to_dict()))
     assert ranked == {key: results[key] for key in ranked}
     assert plot.exists()
+
+
+def test_main_job_trains_a_baseline_alone(tmp_path, capsys):
+    scores = cli.run(
+        ["train", "--dataset", "digits", "--model", "baseline", "--epochs"]
+        + ["1", "--width", "2", "--output", str(tmp_path)]
+    )
+    assert 0.0 <= scores["accuracy"] <= 1.0
+    assert (tmp_path / "baseline.keras").exists()
+    assert not (tmp_path / "abnet.keras").exists()
 
 
 def test_rank_reports_a_missing_model(tmp_path):
@@ -105,7 +120,7 @@ def test_cifar_without_data_or_network_fails_fast():
 
 def test_cifar_recipe_smoke_run_on_synthetic_data(capsys):
     example = load_example("cifar_abnet")
-    results = example.main(
+    report = example.main(
         [
             "--synthetic",
             "--epochs",
@@ -118,18 +133,18 @@ def test_cifar_recipe_smoke_run_on_synthetic_data(capsys):
             "16",
         ]
     )
-    assert set(results) == {"abnet", "baseline"}
-    assert "ensemble_accuracy" in results["abnet"]
-    assert "best head" in capsys.readouterr().out
+    assert report.selection == "validation"
+    assert len(report.head_names) == 8
+    out = capsys.readouterr().out
+    assert "recipe cifar: SGD 0.1, momentum 0.9, coupled L2 0.0005" in out
+    assert "pad 4 + random crop + flip" in out
 
 
 def test_coupled_weight_decay_covers_every_weight():
     import keras_andhra as ka
 
-    example = load_example("cifar_abnet")
-    model = example.add_coupled_weight_decay(
-        ka.models.baseline_resnet(0, width=2, input_shape=(8, 8, 3))
-    )
+    model = ka.models.baseline_resnet(0, width=2, input_shape=(8, 8, 3))
+    ka.experiments.Recipe.for_dataset("cifar10").compile(model, 10)
     expected = sum(
         2.5e-4 * float((keras_numpy(w) ** 2).sum())
         for w in model.trainable_weights

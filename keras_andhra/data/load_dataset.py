@@ -64,8 +64,10 @@ def load_dataset(
             flipped digits are other digits).
         normalization: `"auto"` (the reference per-channel constants for
             CIFAR, the training split's own per-channel mean and standard
-            deviation otherwise), `None` (pixels scaled to [0, 1] only),
-            or `(mean, std)` per channel, on pixels scaled to [0, 1].
+            deviation otherwise; streamed sets: scaled only), `None`
+            (pixels scaled to [0, 1] only), `"cifar10"` / `"cifar100"`
+            (that set's reference constants), or `(mean, std)` per
+            channel, on pixels scaled to [0, 1].
         seed: Int, seed of the training order and augmentation.
         deterministic: Bool, whether the parallel `map` keeps the order
             (reproducible runs); `False` lets batches overtake each other.
@@ -225,10 +227,14 @@ def _resolve_normalization(normalization, source, kept):
     if normalization is None:
         return None
     if isinstance(normalization, str):
+        if normalization in sources.REFERENCE_NORMALIZATION:
+            return sources.REFERENCE_NORMALIZATION[normalization]
         if normalization != "auto":
             raise ValueError(
-                "`normalization` must be 'auto', None or (mean, std). "
-                f"Received: normalization={normalization!r}"
+                "`normalization` must be 'auto', None, (mean, std) or a set "
+                "whose reference constants to use "
+                f"({', '.join(sources.REFERENCE_NORMALIZATION)}). Received: "
+                f"normalization={normalization!r}"
             )
         if source.reference_normalization is not None:
             return source.reference_normalization
