@@ -117,6 +117,37 @@ def test_every_head_path_is_the_baseline(activation, execution, rng):
         )
 
 
+def test_shared_final_activation_is_one_prelu_for_every_head(tmp_path, rng):
+    from keras_andhra.evaluation import extract_head
+    from keras_andhra.layers import head_paths
+
+    shared = models.abnet(
+        0, activation="prelu", share_final_activation=True, **SMALL
+    )
+    separate = models.abnet(0, activation="prelu", **SMALL)
+    final_channels = 8 * SMALL["width"]
+    # One final PReLU instead of eight: seven sets of slopes fewer.
+    assert separate.count_params() - shared.count_params() == (
+        7 * final_channels
+    )
+    assert shared.head_names == separate.head_names
+    baseline = models.baseline_resnet(0, activation="prelu", **SMALL)
+    assert head_paths.head_cost(shared, 5)[0] == baseline.count_params()
+    final = shared.get_layer("final_act")
+    final.set_weights([rng.uniform(0, 1, w.shape) for w in final.weights])
+    x = rng.normal(size=(2, 8, 8, 3)).astype("float32")
+    heads = to_numpy(shared(x))
+    np.testing.assert_allclose(
+        to_numpy(extract_head(shared, "head_101")(x)), heads[:, 5], atol=1e-5
+    )
+    path = str(tmp_path / "shared.keras")
+    shared.save(path)
+    loaded = keras.saving.load_model(path, safe_mode=True)
+    np.testing.assert_allclose(to_numpy(loaded(x)), heads, atol=1e-6)
+    with pytest.raises(TypeError, match="`share_final_activation` must be"):
+        models.abnet(share_final_activation="yes", **SMALL)
+
+
 def test_stride_two_convolutions_pad_symmetrically():
     model = models.baseline_resnet(0, **SMALL)
     pad = model.get_layer("stage2_proj_a_pad")

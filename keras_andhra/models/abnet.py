@@ -1,8 +1,10 @@
+import functools
 import itertools
 
 import keras
 
 from keras_andhra import layers
+from keras_andhra.layers import branch_paths
 from keras_andhra.models import resnet_blocks
 from keras_andhra.models.andhra_model import AndhraModel
 
@@ -18,6 +20,7 @@ def abnet(
     input_shape=(32, 32, 3),
     activation="relu",
     split_after=None,
+    share_final_activation=False,
 ):
     """Builds the paper's ANDHRA Bandersnatch network ABNet-2G-R{R}.
 
@@ -50,6 +53,13 @@ def abnet(
             `(False, False, True)` 2H3, `(True, True, False)` 4H and
             `(False, True, True)` 4H2. Where there is no split the
             baseline's activation stands.
+        share_final_activation: Bool. The reference PReLU ABNet
+            (`ab_2GR3_10_PRel.py`) applies one `PReLU(512)` module, the
+            last activation before pooling, to every head, so its slopes
+            are shared across branches. `True` does the same: one final
+            activation layer for all heads (each head's path still has
+            the baseline's parameters). Only PReLU has weights to share;
+            with ReLU both choices compute the same.
 
     Returns:
         An `AndhraModel` whose output is `(batch, num_heads, num_classes)`
@@ -84,6 +94,11 @@ def abnet(
             f"num_branches={num_branches}"
         )
 
+    if not isinstance(share_final_activation, bool):
+        raise TypeError(
+            "`share_final_activation` must be True or False. Received: "
+            f"share_final_activation={share_final_activation!r}"
+        )
     inputs = keras.Input(input_shape, name="images")
     trunk = resnet_blocks.stem(inputs, width, residual_units, activation)
     branches = [trunk]
@@ -94,17 +109,45 @@ def abnet(
             activation=activation,
             name=f"split{level + 1}" if split else f"act{level + 1}",
         )(branches)
+        # The last stage ends with the classifier (and its final
+        # activation), unless every head shares that activation: then the
+        # classifiers are a block of their own, after it.
+        head = index == resnet_blocks.NUM_STAGES and not share_final_activation
         builder = _stage_builder(
             tuple(branches[0].shape[1:]),
-            index,
-            width,
-            residual_units,
-            activation,
-            num_classes if index == resnet_blocks.NUM_STAGES else None,
+            functools.partial(
+                _stage,
+                index=index,
+                width=width,
+                residual_units=residual_units,
+                activation=activation,
+                num_classes=num_classes if head else None,
+                final_activation=activation,
+            ),
+            f"stage{index}",
         )
         branches = layers.BranchBlock(builder, name=f"stage{index}")(branches)
+    if share_final_activation:
+        final = resnet_blocks.activation_layer(activation, "final_act")
+        paths = branch_paths.input_paths(branches)
+        branches = [final(branch) for branch in branches]
+        # A plain layer does not carry the branch paths the heads are
+        # named by; they pass through it unchanged.
+        branch_paths.set_paths(branches, paths)
+        builder = _stage_builder(
+            tuple(branches[0].shape[1:]),
+            functools.partial(
+                resnet_blocks.classifier,
+                num_classes=num_classes,
+                activation=None,
+            ),
+            "classifier",
+        )
+        branches = layers.BranchBlock(builder, name="classifier")(branches)
     outputs = layers.HeadCollector(name="heads")(branches)
     name = f"abnet_{num_branches}g_r{residual_units}"
+    if share_final_activation:
+        name += "_shared_act"
     if split_after != (True,) * _NUM_SPLIT_POINTS:
         name += "_" + "".join("1" if s else "0" for s in split_after)
     return AndhraModel(inputs, outputs, name=name)
@@ -136,19 +179,29 @@ def _resolve_splits(num_levels, split_after):
     return tuple(bool(s) for s in split_after)
 
 
-def _stage_builder(
-    input_shape, index, width, residual_units, activation, num_classes
+def _stage(
+    x,
+    index,
+    width,
+    residual_units,
+    activation,
+    num_classes,
+    final_activation,
 ):
-    """A function that builds one fresh copy of stage `index` per call."""
+    x = resnet_blocks.stage(x, index, width, residual_units, activation)
+    if num_classes is None:
+        return x
+    return resnet_blocks.classifier(x, num_classes, final_activation)
+
+
+def _stage_builder(input_shape, body, name):
+    """A function that builds one fresh copy of `body` per call."""
     counter = itertools.count()
 
     def build():
         inputs = keras.Input(input_shape)
-        x = resnet_blocks.stage(
-            inputs, index, width, residual_units, activation
+        return keras.Model(
+            inputs, body(inputs), name=f"{name}_copy{next(counter)}"
         )
-        if num_classes is not None:
-            x = resnet_blocks.classifier(x, num_classes, activation)
-        return keras.Model(inputs, x, name=f"stage{index}_copy{next(counter)}")
 
     return build

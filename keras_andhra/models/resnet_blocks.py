@@ -104,8 +104,12 @@ def stage(x, index, width, residual_units, activation):
 
 
 def classifier(x, num_classes, activation):
-    """Activation, global average pooling and a dense head (logits)."""
-    x = activation_layer(activation, "final_act")(x)
+    """Activation, global average pooling and a dense head (logits).
+
+    `activation=None` leaves the activation out (it is applied before).
+    """
+    if activation is not None:
+        x = activation_layer(activation, "final_act")(x)
     x = keras.layers.GlobalAveragePooling2D(name="pool")(x)
     bound = 1.0 / math.sqrt(x.shape[-1])
     return keras.layers.Dense(
