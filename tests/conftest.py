@@ -1,4 +1,5 @@
 import os
+import subprocess
 
 import keras
 import numpy as np
@@ -47,3 +48,22 @@ def set_execution(model, execution):
     for layer in model.layers:
         if isinstance(layer, BranchBlock):
             layer.execution = execution
+
+
+def run_python(arguments, env=None, timeout=600):
+    """Runs `python ARGUMENTS` in a fresh process; fails on a non-zero exit.
+
+    Returns the `CompletedProcess` (stdout and stderr as text).
+    """
+    import sys
+
+    run = subprocess.run(
+        [sys.executable, *map(str, arguments)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    return run

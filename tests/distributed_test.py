@@ -3,11 +3,10 @@
 import json
 import os
 import pathlib
-import subprocess
-import sys
 
 import keras
 import pytest
+from conftest import run_python
 
 WORKERS = pathlib.Path(__file__).parent / "workers"
 CONFIGS = [
@@ -22,15 +21,7 @@ CONFIGS = [
 
 def run_worker(script, *args):
     env = {k: v for k, v in os.environ.items() if k != "KERAS_BACKEND"}
-    run = subprocess.run(
-        [sys.executable, str(WORKERS / script), *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-    assert run.returncode == 0, run.stderr[-3000:]
+    run = run_python([WORKERS / script, *args], env=env)
     return json.loads(run.stdout.strip().splitlines()[-1])
 
 

@@ -10,6 +10,7 @@ import time
 import keras
 import numpy as np
 import pytest
+from conftest import run_python
 from conftest import to_numpy
 
 import keras_andhra as ka
@@ -257,15 +258,7 @@ def test_reproduce_killed_and_run_again_continues(tmp_path):
     results = os.path.join(killed, "baseline-r0", "seed-0", "results.json")
     assert not os.path.exists(results), "the run ended before the kill"
     for output in (killed, str(tmp_path / "whole")):
-        run = subprocess.run(
-            reproduce_command(output, 8),
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=600,
-            check=False,
-        )
-        assert run.returncode == 0, run.stderr[-3000:]
+        run_python(reproduce_command(output, 8)[1:], env=env)
     resumed = read_json(results)
     whole = read_json(
         tmp_path, "whole", "baseline-r0", "seed-0", "results.json"

@@ -20,7 +20,21 @@ DOCUMENTED = {
         "widen_layer",
         "prune_to_active",
     ],
-    "data": ["load_digits", "load_cifar"],
+    "data": [
+        "load_dataset",
+        "ImageData",
+        "Augmentation",
+        "load_mnist_5000",
+        "load_digits",
+        "load_cifar",
+    ],
+    "experiments": [
+        "Recipe",
+        "EpochCosineDecay",
+        "build_model",
+        "reproduce",
+        "Reproduction",
+    ],
     "gradients": [
         "GradientAggregator",
         "StepContext",

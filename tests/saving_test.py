@@ -1,12 +1,11 @@
 """Saved models load where serving jobs load them: in a fresh process."""
 
 import os
-import subprocess
-import sys
 import textwrap
 
 import keras
 import numpy as np
+from conftest import run_python
 from conftest import to_numpy
 
 from keras_andhra import models
@@ -29,15 +28,7 @@ def load_in_fresh_process(path, x, tmp_path, first, backend=None):
     inputs, outputs = tmp_path / "x.npy", tmp_path / "y.npy"
     np.save(inputs, x)
     env = dict(os.environ, KERAS_BACKEND=backend or keras.backend.backend())
-    run = subprocess.run(
-        [sys.executable, "-c", LOAD.format(first=first), path, inputs, outputs],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert run.returncode == 0, run.stderr[-3000:]
+    run_python(["-c", LOAD.format(first=first), path, inputs, outputs], env=env)
     return np.load(outputs)
 
 

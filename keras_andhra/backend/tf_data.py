@@ -73,16 +73,7 @@ def array_dataset(
             deterministic=deterministic,
         )
 
-    if shuffle_seed is None:
-        dataset = batches(tf.constant(0, "int64"))
-    else:
-        dataset = tf.data.Dataset.from_tensors(0).flat_map(
-            lambda _: batches(counter.assign_add(1) - 1)
-        )
-    dataset = dataset.apply(
-        tf.data.experimental.assert_cardinality(num_batches)
-    )
-    return _finish(dataset, deterministic)
+    return _epochs(batches, shuffle_seed, counter, num_batches, deterministic)
 
 
 def _gather_and_transform(index, step, data, epoch, shuffle_seed, transform):
@@ -137,17 +128,24 @@ def stream_dataset(
             deterministic=deterministic,
         )
 
+    return _epochs(batches, shuffle_seed, counter, num_batches, deterministic)
+
+
+def _epochs(batches, shuffle_seed, counter, num_batches, deterministic):
+    """One epoch of `batches(epoch)` per pass, prefetched.
+
+    A shuffled split reads its epoch from the counter when a pass starts
+    (and advances it); an unshuffled one is the same every pass.
+    """
     if shuffle_seed is None:
-        result = batches(tf.constant(0, "int64"))
+        dataset = batches(tf.constant(0, "int64"))
     else:
-        result = tf.data.Dataset.from_tensors(0).flat_map(
+        dataset = tf.data.Dataset.from_tensors(0).flat_map(
             lambda _: batches(counter.assign_add(1) - 1)
         )
-    result = result.apply(tf.data.experimental.assert_cardinality(num_batches))
-    return _finish(result, deterministic)
-
-
-def _finish(dataset, deterministic):
+    dataset = dataset.apply(
+        tf.data.experimental.assert_cardinality(num_batches)
+    )
     options = tf.data.Options()
     if deterministic is not None:
         options.deterministic = deterministic

@@ -7,9 +7,7 @@ the reference normalisation. `load_dataset` turns it into batches.
 """
 
 import dataclasses
-import difflib
 import os
-import socket
 
 import numpy as np
 
@@ -29,7 +27,6 @@ TEST_FRACTION = 0.2
 SPLIT_SEED = 0
 #: Streamed instead of held in memory above this many bytes of pixels.
 MEMORY_LIMIT = 2 * 1024**3
-_DOWNLOAD_HOST = ("storage.googleapis.com", 443)
 
 
 @dataclasses.dataclass
@@ -78,19 +75,23 @@ def resolve(source, data_dir=None, image_size=None, in_memory="auto"):
         )
     name = os.fspath(source)
     if name == "mnist-5000":
-        return _with_size(_from_loaded(name, load_mnist_5000()), image_size)
+        return _with_size(from_loaded(name, load_mnist_5000()), image_size)
     if name == "digits":
         from keras_andhra.data.digits import load_digits
 
-        return _with_size(_from_loaded(name, load_digits()), image_size)
+        return _with_size(from_loaded(name, load_digits()), image_size)
     if os.path.isdir(name):
-        return from_directory(name, image_size)
+        from keras_andhra.data import image_folder
+
+        return image_folder.from_directory(name, image_size)
     if os.sep in name or name.startswith("."):
         raise ValueError(
             f"No directory {name!r}: give an existing folder of images "
             "(one subfolder per class), or a dataset name such as 'cifar10'."
         )
-    return from_tfds(name, data_dir, image_size, in_memory)
+    from keras_andhra.data import tfds_sets
+
+    return tfds_sets.from_tfds(name, data_dir, image_size, in_memory)
 
 
 def load_mnist_5000():
@@ -147,10 +148,10 @@ def from_arrays(arrays, image_size=None):
             "Arrays must be `(x, y)` or `((x_train, y_train), (x_test, "
             f"y_test))`. Received: a sequence of {len(arrays)} items."
         )
-    return _with_size(_from_loaded("arrays", (train, test)), image_size)
+    return _with_size(from_loaded("arrays", (train, test)), image_size)
 
 
-def _from_loaded(name, loaded):
+def from_loaded(name, loaded):
     (x_train, y_train), (x_test, y_test) = loaded
     x_train, y_train = _check_pair((x_train, y_train), "training data")
     x_test, y_test = _check_pair((x_test, y_test), "test data")
@@ -236,194 +237,3 @@ def _with_size(source, image_size):
         )
     source.image_shape = size + source.image_shape[2:]
     return source
-
-
-def from_directory(path, image_size=None):
-    """A source from a folder with one subfolder of images per class.
-
-    A folder holding `train/` and `test/` (each with the class subfolders)
-    gives both splits; otherwise the test split is carved from the images.
-    """
-    import keras
-
-    train_dir = os.path.join(path, "train")
-    test_dir = os.path.join(path, "test")
-    has_splits = os.path.isdir(train_dir) and os.path.isdir(test_dir)
-    folders = (train_dir, test_dir) if has_splits else (path,)
-    first = _first_image(folders[0])
-    if first is None:
-        raise ValueError(
-            f"No images in {folders[0]!r}: it needs one subfolder per class "
-            "holding .png, .jpg, .jpeg, .bmp or .gif files (e.g. "
-            f"{os.path.join(path, 'cats', 'img1.png')})."
-        )
-    if image_size is None:
-        image_size = keras.utils.load_img(first).size[::-1]
-    loaded = []
-    class_names = None
-    for folder in folders:
-        dataset = keras.utils.image_dataset_from_directory(
-            folder,
-            labels="inferred",
-            label_mode="int",
-            image_size=tuple(image_size),
-            batch_size=256,
-            shuffle=False,
-            verbose=False,
-        )
-        if class_names is not None and dataset.class_names != class_names:
-            raise ValueError(
-                f"The classes of {test_dir!r} ({dataset.class_names}) are not "
-                f"those of {train_dir!r} ({class_names})."
-            )
-        class_names = dataset.class_names
-        from keras_andhra.backend import tf_data
-
-        images, labels = tf_data.to_numpy(dataset)
-        loaded.append((images.round().clip(0, 255).astype("uint8"), labels))
-    if not has_splits:
-        images, labels = loaded[0]
-        kept, held = splits.stratified(
-            labels, int(round(TEST_FRACTION * len(labels))), SPLIT_SEED
-        )
-        loaded = [(images[kept], labels[kept]), (images[held], labels[held])]
-    source = _from_loaded(os.path.basename(os.path.normpath(path)), loaded)
-    source.class_names = list(class_names)
-    source.num_classes = len(class_names)
-    return source
-
-
-def _first_image(folder):
-    extensions = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
-    for root, _, files in sorted(os.walk(folder)):
-        for name in sorted(files):
-            if name.lower().endswith(extensions) and root != folder:
-                return os.path.join(root, name)
-    return None
-
-
-def from_tfds(name, data_dir=None, image_size=None, in_memory="auto"):
-    """A source from a tensorflow-datasets image-classification set."""
-    tfds = _import_tfds(name)
-    try:
-        builder = tfds.builder(name, data_dir=data_dir)
-    except tfds.core.registered.DatasetNotFoundError:
-        close = difflib.get_close_matches(
-            name, list(OFFLINE) + tfds.list_builders(), n=3
-        )
-        hint = f" Did you mean {', '.join(map(repr, close))}?" if close else ""
-        raise ValueError(
-            f"Unknown dataset {name!r}: not an offline set {OFFLINE}, not a "
-            f"directory, and not a tensorflow-datasets name.{hint} "
-            f"Received: source={name!r}"
-        ) from None
-    info = builder.info
-    keys = info.supervised_keys
-    label = info.features[keys[1]] if keys else None
-    if keys is None or not hasattr(label, "num_classes"):
-        raise ValueError(
-            f"{name!r} is not an image-classification set: it has no "
-            "(image, class label) pair to train on."
-        )
-    # Without metadata (tfds.testing.mock_data) the splits are unknown:
-    # the standard names are tried.
-    splits_available = list(info.splits.keys()) or ["train", "test"]
-    if "train" not in splits_available:
-        raise ValueError(
-            f"{name!r} has no 'train' split (it has {splits_available})."
-        )
-    shape = tuple(info.features[keys[0]].shape)
-    if image_size is None and None in shape[:2]:
-        raise ValueError(
-            f"{name!r} has images of different sizes {shape}: pass "
-            "`image_size=(height, width)` to resize them."
-        )
-    if image_size is not None:
-        shape = tuple(image_size) + shape[2:]
-    num_train = (
-        info.splits["train"].num_examples if "train" in info.splits else 0
-    )
-    if in_memory == "auto":
-        pixels = num_train * int(np.prod([d or 1 for d in shape]))
-        in_memory = 0 < MEMORY_LIMIT and pixels <= MEMORY_LIMIT
-    test_name = "test" if "test" in splits_available else None
-    train = _tfds_split(builder, "train", in_memory, image_size)
-    if test_name is None:
-        if not in_memory:
-            raise ValueError(
-                f"{name!r} has no 'test' split and is streamed: carve one "
-                "with tensorflow-datasets' split syntax beforehand."
-            )
-        kept, held = splits.stratified(
-            train.labels,
-            int(round(TEST_FRACTION * len(train))),
-            SPLIT_SEED,
-        )
-        train, test = train.subset(kept), train.subset(held)
-    else:
-        test = _tfds_split(builder, test_name, in_memory, image_size)
-    return Source(
-        name=name,
-        train=train,
-        test=test,
-        num_classes=label.num_classes,
-        class_names=list(label.names),
-        image_shape=shape,
-        scale=1.0 / 255.0,
-        reference_normalization=REFERENCE_NORMALIZATION.get(name),
-    )
-
-
-def _tfds_split(builder, split, in_memory, image_size):
-    """One split: read from prepared (or mocked) data, else downloaded."""
-    from keras_andhra.backend import tf_data
-
-    def read():
-        dataset = builder.as_dataset(split=split, as_supervised=True)
-        if image_size is not None:
-            dataset = dataset.map(
-                lambda x, y: (tf_data.resize(x, image_size), y)
-            )
-        return dataset
-
-    try:
-        dataset = read()
-    except (AssertionError, FileNotFoundError, ValueError) as error:
-        if not _reachable():
-            raise RuntimeError(
-                f"{builder.name} is not prepared under {builder.data_dir} and "
-                "cannot be downloaded (no network). Prepare it on a machine "
-                f"with a network (`tfds build {builder.name}`), copy the "
-                "folder, and pass it with `--data-dir` (`data_dir=`)."
-            ) from error
-        builder.download_and_prepare()
-        dataset = read()
-    if not in_memory:
-        return Split(labels=tf_data.labels_of(dataset), stream=dataset)
-    images, labels = tf_data.to_numpy(dataset.batch(4096))
-    if images is None:
-        raise ValueError(f"The {split!r} split of {builder.name} is empty.")
-    if image_size is not None:
-        images = images.round().clip(0, 255)
-    return Split(labels=labels.astype("int64"), images=images.astype("uint8"))
-
-
-def _import_tfds(name):
-    try:
-        import tensorflow_datasets as tfds
-    except ImportError:
-        raise ImportError(
-            f"Loading {name!r} needs tensorflow-datasets: `pip install "
-            "tensorflow-datasets importlib_resources` (or `pip install "
-            "keras-andhra[data]`). Offline sets that need nothing more: "
-            f"{OFFLINE}."
-        ) from None
-    return tfds
-
-
-def _reachable(timeout=3.0):
-    try:
-        with socket.create_connection(_DOWNLOAD_HOST, timeout=timeout):
-            return True
-    except OSError:
-        return False

@@ -104,7 +104,8 @@ def compare_runs(baseline_scores, model_scores, *, alpha=0.05, confidence=0.95):
     ```python
     import keras_andhra as ka
 
-    # The reference code's CIFAR-100 numbers: baseline vs best head.
+    # The five-run accuracies hard-coded in the reference `t-test.py`
+    # (labelled "DBN" there; model and dataset unstated): baseline vs head.
     result = ka.evaluation.compare_runs(
         [78.44, 78.88, 78.71, 78.00, 79.02],
         [80.50, 80.72, 80.52, 80.33, 80.35],

@@ -7,6 +7,22 @@ from keras_andhra.data import Augmentation
 from keras_andhra.data import load_dataset
 
 _SCHEDULES = ("cosine_per_epoch", "constant")
+#: The recipes, by name; what is not listed keeps the dataclass defaults.
+_RECIPES = {
+    "cifar": dict(epochs=200, batch_size=128, learning_rate=0.1),
+    "mnist-5000": dict(epochs=10, batch_size=64, learning_rate=0.05, width=8),
+    "digits": dict(
+        epochs=15, batch_size=64, learning_rate=0.05, weight_decay=0.0, width=16
+    ),
+    "default": dict(epochs=30, batch_size=128, learning_rate=0.1),
+}
+#: Which recipe belongs to which dataset.
+_RECIPE_OF = {
+    "cifar10": "cifar",
+    "cifar100": "cifar",
+    "mnist-5000": "mnist-5000",
+    "digits": "digits",
+}
 
 
 @keras.saving.register_keras_serializable(package="keras_andhra")
@@ -39,19 +55,8 @@ class EpochCosineDecay(keras.optimizers.schedules.LearningRateSchedule):
     """
 
     def __init__(self, initial_learning_rate, epochs, steps_per_epoch):
-        for name, value in (
-            ("epochs", epochs),
-            ("steps_per_epoch", steps_per_epoch),
-        ):
-            if (
-                isinstance(value, bool)
-                or not isinstance(value, int)
-                or (value < 1)
-            ):
-                raise ValueError(
-                    f"`{name}` must be a positive int. Received: "
-                    f"{name}={value!r}"
-                )
+        _check_positive_int("epochs", epochs)
+        _check_positive_int("steps_per_epoch", steps_per_epoch)
         self.initial_learning_rate = float(initial_learning_rate)
         self.epochs = epochs
         self.steps_per_epoch = steps_per_epoch
@@ -132,16 +137,7 @@ class Recipe:
 
     def __post_init__(self):
         for field in ("epochs", "batch_size", "width"):
-            value = getattr(self, field)
-            if (
-                isinstance(value, bool)
-                or not isinstance(value, int)
-                or (value < 1)
-            ):
-                raise ValueError(
-                    f"`{field}` must be a positive int. Received: "
-                    f"{field}={value!r}"
-                )
+            _check_positive_int(field, getattr(self, field))
         for field in ("learning_rate", "momentum", "weight_decay"):
             value = getattr(self, field)
             if (
@@ -167,28 +163,8 @@ class Recipe:
         recipes for a CPU. Anything else: the paper's optimizer and
         schedule over 30 epochs, without augmentation.
         """
-        if name in ("cifar10", "cifar100"):
-            return cls(
-                name="cifar", epochs=200, batch_size=128, learning_rate=0.1
-            )
-        if name == "mnist-5000":
-            return cls(
-                name="mnist-5000",
-                epochs=10,
-                batch_size=64,
-                learning_rate=0.05,
-                width=8,
-            )
-        if name == "digits":
-            return cls(
-                name="digits",
-                epochs=15,
-                batch_size=64,
-                learning_rate=0.05,
-                weight_decay=0.0,
-                width=16,
-            )
-        return cls(name="default", epochs=30, batch_size=128, learning_rate=0.1)
+        recipe = _RECIPE_OF.get(name, "default")
+        return cls(name=recipe, **_RECIPES[recipe])
 
     def replace(self, **changes):
         """A copy with some fields changed (`None` values are ignored)."""
@@ -270,6 +246,13 @@ class Recipe:
             f"recipe {self.name}: SGD {self.learning_rate:g}, momentum "
             f"{self.momentum:g}, {decay}, {schedule}, batch "
             f"{self.batch_size}, width {self.width}"
+        )
+
+
+def _check_positive_int(name, value):
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(
+            f"`{name}` must be a positive int. Received: {name}={value!r}"
         )
 
 

@@ -59,7 +59,26 @@ class Reproduction:
     ```python
     import keras_andhra as ka
 
-    table = ka.experiments.Reproduction.from_directory("runs/reproduce")
+    # What `reproduce` reads back from its runs' results.json files
+    # (`Reproduction.from_directory(output)`), here written by hand.
+    runs = [
+        {"model": "baseline-r0", "seed": s, "test": {"accuracy": a}}
+        for s, a in enumerate([0.970, 0.974, 0.968])
+    ] + [
+        {
+            "model": "abnet-r0",
+            "seed": s,
+            "test": {
+                "selected_head_accuracy": h,
+                "ensembles": {m: v for m in (
+                    "majority", "weighted", "mean_probability",
+                    "product_of_experts", "borda")},
+            },
+        }
+        for s, (h, v) in enumerate([(0.975, 0.978), (0.973, 0.979),
+                                    (0.972, 0.976)])
+    ]
+    table = ka.experiments.Reproduction(config={}, runs=runs)
     print(table.to_markdown())
     ```
     """

@@ -33,7 +33,14 @@ def abnet(
     head's path is exactly the baseline network, parameter for parameter.
 
     At width 64 on CIFAR-10 the 8-head networks have 33.56M / 76.72M /
-    119.87M / 163.02M parameters for `residual_units` 0 / 1 / 2 / 3.
+    119.87M / 163.02M parameters for `residual_units` 0 / 1 / 2 / 3
+    (counted from the reference code's architecture; the paper does not
+    print them).
+
+    Head names and the reference code's outputs: the digits of a name are
+    the branch taken at each split, 0-based, where the reference counts
+    from 1: `head_000` is `out111`, `head_001` is `out112`, ...,
+    `head_111` is `out222`, in the same order.
 
     Args:
         residual_units: Int >= 0, identity residual units after each

@@ -1,3 +1,5 @@
+import contextlib
+
 import keras
 from keras import ops
 
@@ -368,19 +370,19 @@ class AndhraModel(backend.HeadTrainer, keras.Model):
             )
 
     def evaluate(self, *args, **kwargs):
-        metrics = self.__dict__.get("_head_metrics")
-        if metrics is None:
-            return super().evaluate(*args, **kwargs)
-        # Evaluation computes no gradients: no gradient diagnostics.
-        with metrics.hiding_gradients():
+        with self._evaluating():
             return super().evaluate(*args, **kwargs)
 
     def test_on_batch(self, *args, **kwargs):
+        with self._evaluating():
+            return super().test_on_batch(*args, **kwargs)
+
+    def _evaluating(self):
+        """Evaluation computes no gradients: no gradient diagnostics."""
         metrics = self.__dict__.get("_head_metrics")
         if metrics is None:
-            return super().test_on_batch(*args, **kwargs)
-        with metrics.hiding_gradients():
-            return super().test_on_batch(*args, **kwargs)
+            return contextlib.nullcontext()
+        return metrics.hiding_gradients()
 
     def per_head_losses(self, y, leaves, sample_weight=None):
         """The loss of every head, each from that head's own output.

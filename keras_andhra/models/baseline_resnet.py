@@ -21,7 +21,8 @@ def baseline_resnet(
     without bias, batch-norm epsilon 1e-5, PyTorch initialisers).
 
     At width 64 on CIFAR-10 it has 4.83M / 11.10M / 17.37M / 23.64M
-    parameters for `residual_units` 0 / 1 / 2 / 3.
+    parameters for `residual_units` 0 / 1 / 2 / 3 (counted from the
+    reference code's architecture; the paper does not print them).
 
     Args:
         residual_units: Int >= 0, identity residual units after each
