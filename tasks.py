@@ -4,7 +4,8 @@
     python3 tasks.py main [ARGS]  set up, then run the main job (keras-andhra)
     python3 tasks.py test         set up, then the docs build and the test
                                   suite once per backend (TensorFlow, JAX,
-                                  PyTorch); fails if any of them fails
+                                  PyTorch, side by side); fails if any of
+                                  them fails
     python3 tasks.py bench        set up, then benchmarks/branch_speed.py
     python3 tasks.py docs         set up, then build the docs into site/
     python3 tasks.py setup        only create/refresh the virtual environment
@@ -19,6 +20,7 @@ import platform
 import re
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -71,39 +73,69 @@ def backend_env(backend):
 
 
 def test(pytest_args):
+    """Docs, then the suite once per backend, the backends side by side.
+
+    One pytest process per backend (Keras reads the backend at import);
+    they run at the same time, since most of a test's time is one Python
+    thread tracing or compiling a model, and each writes to its own log,
+    printed whole when it ends.
+    """
     counts = {"passed": 0, "failed": 0, "skipped": 0, "errors": 0}
     failures = []
     start = time.time()
     docs = [str(BIN / "mkdocs"), "build", "--strict", "--quiet"]
     if run(docs, env=dict(os.environ, NO_MKDOCS_2_WARNING="1"), check=False):
         failures.append("docs")
+    logs = Path(tempfile.mkdtemp(prefix="keras-andhra-tests-"))
+    running = {}
     for backend in BACKENDS:
-        print(f"\n=== tests on {backend} ===", flush=True)
-        command = [str(PYTHON), "-m", "pytest", "-q", "-p", "no:cacheprovider"]
+        command = [
+            str(PYTHON),
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            f"--basetemp={logs / ('tmp-' + backend)}",
+        ]
+        log = open(logs / f"{backend}.log", "w")
+        print(f"+ KERAS_BACKEND={backend} {' '.join(command)}", flush=True)
         process = subprocess.Popen(
             command + pytest_args,
             cwd=ROOT,
             env=backend_env(backend),
-            stdout=subprocess.PIPE,
+            stdout=log,
             stderr=subprocess.STDOUT,
-            text=True,
         )
-        last = ""
-        for line in process.stdout:
-            print(line, end="", flush=True)
-            if line.strip():
-                last = line
-        code = process.wait()
-        found = dict.fromkeys(counts, 0)
-        for number, word in re.findall(
-            r"(\d+) (passed|failed|skipped|errors?)", last
-        ):
-            found["errors" if word.startswith("error") else word] = int(number)
-        for key in counts:
-            counts[key] += found[key]
-        # pytest exit 5 means no test ran: that is a failure here.
-        if code != 0 or found["passed"] == 0:
-            failures.append(backend)
+        running[backend] = (process, log, time.time())
+    while running:
+        for backend, (process, log, began) in list(running.items()):
+            code = process.poll()
+            if code is None:
+                continue
+            del running[backend]
+            log.close()
+            minutes = (time.time() - began) / 60
+            print(
+                f"\n=== tests on {backend} ({minutes:.1f} min) ===", flush=True
+            )
+            output = (logs / f"{backend}.log").read_text()
+            print(output, end="", flush=True)
+            lines = [line for line in output.splitlines() if line.strip()]
+            last = lines[-1] if lines else ""
+            found = dict.fromkeys(counts, 0)
+            for number, word in re.findall(
+                r"(\d+) (passed|failed|skipped|errors?)", last
+            ):
+                found["errors" if word.startswith("error") else word] = int(
+                    number
+                )
+            for key in counts:
+                counts[key] += found[key]
+            # pytest exit 5 means no test ran: that is a failure here.
+            if code != 0 or found["passed"] == 0:
+                failures.append(backend)
+        time.sleep(2)
     minutes = (time.time() - start) / 60
     print(f"\nbackends failed: {', '.join(failures) or 'none'}")
     print(f"wall time: {minutes:.1f} min")

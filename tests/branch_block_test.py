@@ -8,7 +8,7 @@ from keras_andhra import backend
 from keras_andhra.layers import AndhraSplit
 from keras_andhra.layers import BranchBlock
 from keras_andhra.layers import HeadCollector
-from keras_andhra.layers import functional_graph
+from keras_andhra.layers import branch_execution
 from keras_andhra.layers import stacked_execution
 
 NUM_BRANCHES = 3
@@ -164,13 +164,15 @@ def test_paths_pass_through():
 def test_auto_follows_the_measured_table():
     block = BranchBlock(L.Dense(2))
     block(AndhraSplit(2)(keras.Input((4,))))
-    assert block.resolved_execution == backend.default_branch_execution(2)
-    assert backend.default_branch_execution() in ("loop", "stacked")
+    assert (
+        block.resolved_execution == branch_execution.default_branch_execution(2)
+    )
+    assert branch_execution.default_branch_execution() in ("loop", "stacked")
 
 
 def test_channel_threshold_rules(monkeypatch):
     key = (keras.backend.backend(), backend.device_kind())
-    monkeypatch.setitem(backend.BRANCH_EXECUTION, key, 4)
+    monkeypatch.setitem(branch_execution.BRANCH_EXECUTION, key, 4)
     narrow = BranchBlock(L.Dense(4))
     narrow(AndhraSplit(2)(keras.Input((3,))))
     wide = BranchBlock(keras.Sequential([L.Dense(2), L.Dense(8)]))
@@ -216,24 +218,6 @@ def test_rules_cover_the_standard_layers():
     assert names[1] == "wide_batch_norm"
     assert names[-2] == "batched_dense"
     assert stacked_execution.rule_name(L.LayerNormalization()) == "split"
-
-
-def test_functional_graph_runner_exists():
-    # Stacked execution and head extraction run Keras's graph runner with
-    # swapped operations; this fails loudly if Keras renames it.
-    model = residual_functional()
-    assert callable(getattr(model, "_run_through_graph", None))
-    assert stacked_execution.rule_name(model) == "graph"
-    called = []
-
-    def operation_fn(op):
-        called.append(op)
-        return op
-
-    x = np.ones((2,) + tuple(model.inputs[0].shape[1:]), "float32")
-    out = functional_graph.run_graph(model, x, operation_fn)
-    np.testing.assert_allclose(to_numpy(out), to_numpy(model(x)), atol=1e-6)
-    assert len(called) == len(model.operations) - 1  # all but the input
 
 
 @pytest.mark.parametrize(

@@ -9,7 +9,7 @@ from conftest import set_execution
 from conftest import to_numpy
 
 import keras_andhra as ka
-from keras_andhra.layers import head_paths
+from keras_andhra.models import head_paths
 
 SHAPE = (8, 8, 1)
 L = keras.layers

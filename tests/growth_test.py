@@ -8,7 +8,7 @@ from conftest import to_numpy
 from keras_andhra import callbacks
 from keras_andhra import layers
 from keras_andhra import models
-from keras_andhra.layers import head_paths
+from keras_andhra.models import head_paths
 
 L = keras.layers
 
@@ -306,25 +306,6 @@ def test_bad_callback_arguments():
         callbacks.DynamicGrowth(target=-2.0)
     with pytest.raises(ValueError, match="`max_capacity` must be a positive"):
         callbacks.DynamicGrowth(max_capacity=0)
-
-
-def test_keras_state_lock_is_where_we_expect():
-    # keras_andhra.layers.resize.unlocked_state relies on these; if Keras
-    # renames them, this fails first.
-    layer = L.Dense(2)
-    layer.build((None, 3))
-    assert hasattr(layer, "_tracker") and layer._tracker.locked
-    with pytest.raises(ValueError, match="cannot add new elements of state"):
-        layer.add_weight(shape=(1,), name="extra")
-    from keras_andhra.layers import resize
-
-    with resize.unlocked_state(layer):
-        layer.add_weight(shape=(1,), name="extra")
-    assert layer._tracker.locked and len(layer.weights) == 3
-    bias = layer.bias
-    resize.drop_variable(layer, "bias")
-    assert all(w is not bias for w in layer.weights)
-    assert not hasattr(layer, "bias")
 
 
 def test_new_optimizer_slots_start_where_the_optimizer_starts(rng):

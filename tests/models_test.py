@@ -119,7 +119,7 @@ def test_every_head_path_is_the_baseline(activation, execution, rng):
 
 def test_shared_final_activation_is_one_prelu_for_every_head(tmp_path, rng):
     from keras_andhra.evaluation import extract_head
-    from keras_andhra.layers import head_paths
+    from keras_andhra.models import head_paths
 
     shared = models.abnet(
         0, activation="prelu", share_final_activation=True, **SMALL

@@ -10,10 +10,11 @@ import numpy as np
 import pytest
 from conftest import to_numpy
 
+from keras_andhra import callbacks
 from keras_andhra import gradients
 from keras_andhra import layers
 from keras_andhra import models
-from keras_andhra.gradients import surgery
+from keras_andhra.gradients import gram
 
 L = keras.layers
 CE = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
@@ -99,7 +100,7 @@ def assert_updates_close(got, expected, atol=1e-5):
 
 
 @pytest.mark.parametrize(
-    "order, reduction, mode, jit_compile",
+    "order, reduction, projection, jit_compile",
     [
         (None, "sum", "always", True),
         ([2, 0, 3, 1], "sum", "always", False),
@@ -108,18 +109,20 @@ def assert_updates_close(got, expected, atol=1e-5):
     ],
 )
 def test_osgd_update_equals_the_numpy_reference(
-    rng, order, reduction, mode, jit_compile
+    rng, order, reduction, projection, jit_compile
 ):
     model = tree_model()
     x, y = data(rng)
     per_head = head_gradients(model, x, y)
-    aggregator = gradients.OSGD(order=order, mode=mode)
+    aggregator = gradients.OSGD(order=order, projection=projection)
     trained = clone(model, head_reduction=reduction, jit_compile=jit_compile)
     trained.gradient_aggregator = aggregator
     got = update(trained, x, y)
     priority = gradients.osgd.resolve_order(order, trained.head_names)
     weights = [1.0 if reduction == "sum" else 1.0 / NUM_HEADS] * NUM_HEADS
-    expected = numpy_osgd(per_head, priority, weights, mode == "conflicting")
+    expected = numpy_osgd(
+        per_head, priority, weights, projection == "conflicting"
+    )
     assert_updates_close(got, expected)
 
 
@@ -263,7 +266,7 @@ def test_aggregator_survives_save_and_load(rng, tmp_path):
     model = tree_model()
     model.compile(optimizer=keras.optimizers.SGD(0.1), loss=CE)
     model.gradient_aggregator = gradients.OSGD(
-        order=["head_10"], mode="conflicting"
+        order=["head_10"], projection="conflicting"
     )
     x, y = data(rng)
     model.train_on_batch(x, y)
@@ -329,7 +332,7 @@ def test_representation_surgery_at_the_split(rng, order):
 def test_diagnostics_are_logged_for_training_only(rng):
     model = tree_model()
     model.compile(optimizer="sgd", loss=CE, metrics=["accuracy"])
-    model.gradient_aggregator = gradients.OSGD(mode="conflicting")
+    model.gradient_aggregator = gradients.OSGD(projection="conflicting")
     x, y = data(rng, n=64)
     history = model.fit(
         x, y, epochs=2, batch_size=16, validation_data=(x, y), verbose=0
@@ -346,8 +349,8 @@ def test_diagnostics_are_logged_for_training_only(rng):
 def test_bad_arguments():
     with pytest.raises(ValueError, match="`granularity` must be one of"):
         gradients.OSGD(granularity="layer")
-    with pytest.raises(ValueError, match="`mode` must be one of"):
-        gradients.OSGD(mode="sometimes")
+    with pytest.raises(ValueError, match="`projection` must be one of"):
+        gradients.OSGD(projection="sometimes")
     with pytest.raises(TypeError, match="`order` must be None or a list"):
         gradients.OSGD(order="head_00")
     with pytest.raises(TypeError, match="`order` must be None or a list"):
@@ -420,9 +423,9 @@ def test_conflicting_mode_never_turns_a_head_against_itself():
     # u_1; removing from g_3 both components measured on g_3 itself
     # would overshoot to u_3 = [1, 0], against g_3.
     rows = np.array([[1.0, 0.0], [1.0, 1.0], [-1.0, -1.0]], "float32")
-    gram = surgery.gram(keras.ops.convert_to_tensor(rows), None, 1)
-    coefficients, projected, considered = surgery.gram_schmidt(
-        gram, conflicting_only=True, epsilon=1e-20
+    matrix = gram.gram(keras.ops.convert_to_tensor(rows), None, 1)
+    coefficients, projected, considered = gram.gram_schmidt(
+        matrix, conflicting_only=True, epsilon=1e-20
     )
     units = to_numpy(coefficients)[0] @ rows
     expected = numpy_gram_schmidt(list(rows.astype("float64")), True)
@@ -430,3 +433,62 @@ def test_conflicting_mode_never_turns_a_head_against_itself():
     np.testing.assert_allclose(units[2], [0.5, -0.5], atol=1e-6)
     assert units[2] @ rows[2] >= -1e-6
     assert (float(to_numpy(projected)), considered) == (2.0, 3)
+
+
+def test_mode_is_a_deprecated_alias_of_projection():
+    with pytest.warns(DeprecationWarning, match="use `projection="):
+        old = gradients.OSGD(mode="conflicting")
+    assert old.projection == "conflicting"
+    with pytest.warns(DeprecationWarning, match="use `projection="):
+        callback = callbacks.OrthogonalGradients(mode="conflicting")
+    assert callback.projection == "conflicting"
+    with pytest.raises(TypeError, match="deprecated name of `projection`"):
+        with pytest.warns(DeprecationWarning):
+            gradients.OSGD(projection="conflicting", mode="always")
+
+
+class _FromTheStack(models.HeadStep):
+    """Each head's loss from its slice of the stacked output."""
+
+    forward_calls = 0
+
+    def forward(self, x, y, sample_weight=None):
+        _FromTheStack.forward_calls += 1
+        y_pred = self.model(x, training=True)
+        leaves = [y_pred[:, k] for k in range(self.model.num_heads)]
+        return models.StepOutputs(
+            leaves,
+            self.model.per_head_losses(y, leaves, sample_weight),
+            self.model.regularization_loss(),
+        )
+
+
+class _StackedStepModel(models.AndhraModel):
+    def make_head_step(self, aggregator):
+        return _FromTheStack(self, aggregator)
+
+
+def test_a_head_step_subclass_replaces_the_forward_pass(rng):
+    model = tree_model()
+    x, y = data(rng)
+    library = clone(model)
+    library.gradient_aggregator = gradients.OSGD(order=[2, 0])
+    assert type(library.head_step) is models.HeadStep
+    assert library.head_step.needs_head_gradients
+    start = model.get_weights()
+    # Shares the layers (and weights) of `model`.
+    custom = _StackedStepModel(model.input, model.output, name="stacked")
+    custom.compile(optimizer=keras.optimizers.SGD(1.0), loss=CE)
+    custom.gradient_aggregator = gradients.OSGD(order=[2, 0])
+    assert isinstance(custom.head_step, _FromTheStack)
+    _FromTheStack.forward_calls = 0
+    logs = custom.train_on_batch(x, y, return_dict=True)
+    # Traced (or run) at least once: the subclass's forward ran the step.
+    assert _FromTheStack.forward_calls >= 1
+    assert "head_00_loss" in logs
+    expected = update(library, x, y)
+    custom.set_weights(start)
+    # The same heads' losses through the stack: the same OSGD update.
+    assert_updates_close(update(custom, x, y), expected)
+    library.gradient_aggregator = None
+    assert library.head_step is None

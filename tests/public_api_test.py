@@ -15,6 +15,8 @@ DOCUMENTED = {
     ],
     "models": [
         "AndhraModel",
+        "HeadStep",
+        "StepOutputs",
         "abnet",
         "baseline_resnet",
         "widen_layer",

@@ -31,7 +31,7 @@ def test_paper_gate_against_numpy(size):
 def test_controller_gate_is_the_released_mask(control):
     # The released code's example: c = 0.6 and 4 units give
     # [1, 1, 0.618, 0].
-    layer = layers.SizeGatedDense(4, mode="controller", size=control)
+    layer = layers.SizeGatedDense(4, method="controller", size=control)
     layer.build((None, 2))
     s = math.sin(math.pi * control / 2) ** 2 * 4
     k = int(math.floor(s))
@@ -154,7 +154,7 @@ def test_each_branch_has_its_own_size(rng):
             feed_size=True,
         ),
         lambda: layers.SizeGatedConv2D(5, (3, 1), padding="same", size=1.5),
-        lambda: layers.SizeGatedDense(4, mode="controller", size=0.3),
+        lambda: layers.SizeGatedDense(4, method="controller", size=0.3),
     ],
 )
 def test_save_and_load(layer, rng, tmp_path):
@@ -231,3 +231,13 @@ def test_stacked_execution_matches_the_loop(rng):
         sorted(float(to_numpy(v)) for v in loop.losses)
     )
     assert len(stacked.losses) == 3
+
+
+def test_mode_is_a_deprecated_alias_of_method():
+    with pytest.warns(DeprecationWarning, match="use `method="):
+        layer = layers.SizeGatedDense(4, mode="controller", size=0.3)
+    assert layer.method == "controller"
+    assert layer.get_config()["method"] == "controller"
+    with pytest.warns(DeprecationWarning, match="use `method="):
+        conv = layers.SizeGatedConv2D(4, 3, mode="controller")
+    assert conv.method == "controller"

@@ -1,4 +1,4 @@
-"""PyTorch specifics: device kind and the per-head gradient step."""
+"""PyTorch: device kind, parameter registry, the per-head step's adapter."""
 
 import keras
 import torch
@@ -6,7 +6,6 @@ import torch
 # Keras runs PyTorch on one device.
 from keras_andhra.backend.generic import cross_replica_sum as cross_replica_sum
 from keras_andhra.backend.generic import num_replicas as num_replicas
-from keras_andhra.gradients import representation
 
 
 def device_kind():
@@ -22,6 +21,11 @@ def refresh_parameters(model):
     rebuilt in place (growth) updates only its own registry; the model
     and the layers around it would keep listing the old tensors in
     `parameters()` and `state_dict()`, and keep them alive.
+
+    Fence: Keras has no public way to rebuild that registry; this is the
+    one place that uses `_torch_params` and `_track_variables`.
+    tests/compat_test.py fails loudly, naming this function, if Keras
+    changes them.
     """
     # Torch's module tree, which reaches what Keras's layer tree does not
     # list (a Sequential's inner functional model).
@@ -37,74 +41,38 @@ def refresh_parameters(model):
 
 
 class HeadTrainer:
-    """Per-head gradients in one step, when an aggregator is set."""
+    """Runs `model.head_step` with gradients from `torch.autograd`."""
 
     def train_step(self, data):
-        if self.gradient_aggregator is None:
+        step = self.head_step
+        if step is None:
             return super().train_step(data)
-        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
-        variables = self.trainable_variables
-        params = [v.value for v in variables]
         self.zero_grad()
+        gradients, logs = step(data, self._differentiate)
         with torch.no_grad():
-            scale = self.optimizer.scale_loss(torch.ones(()))
-        step = self.optimizer.iterations
-        if self.gradient_aggregator.needs_head_gradients:
-            leaves, head_losses, regularization = self.head_step_losses(
-                x, y, sample_weight
-            )
-            objectives = list(head_losses)
-            if regularization is not None:
-                objectives.append(regularization)
-            # Each head's gradient from its own (unstacked) output:
+            self.optimizer.apply(gradients, self.trainable_variables)
+        return logs
+
+    def _differentiate(self, objectives, count, probe=None):
+        params = [v.value for v in self.trainable_variables]
+        if probe is not None:
+            probe.requires_grad_(True)
+            params.append(probe)
+        values, outputs = objectives(probe)
+        live = [i for i, value in enumerate(values) if value is not None]
+        gradients = [None] * len(values)
+        for k, i in enumerate(live):
+            # Each head's loss comes from its own (unstacked) output:
             # autograd walks only that head's path.
-            per_objective = [
-                list(
-                    torch.autograd.grad(
-                        self.optimizer.scale_loss(objective),
-                        params,
-                        retain_graph=index < len(objectives) - 1,
-                        allow_unused=True,
-                    )
+            gradients[i] = list(
+                torch.autograd.grad(
+                    values[i],
+                    params,
+                    retain_graph=k < len(live) - 1,
+                    allow_unused=True,
                 )
-                for index, objective in enumerate(objectives)
-            ]
-            extra = None
-            if regularization is not None:
-                extra = per_objective.pop()
-            gradients, diagnostics = self.aggregate_gradients(
-                per_objective, extra, params, scale, step
             )
-        else:
-            probe = torch.zeros(
-                (representation.PROBE_SIZE,),
-                dtype=torch.float32,
-                device=params[0].device,
-                requires_grad=True,
-            )
-            with self.split_surgery(probe, scale, step):
-                leaves, head_losses, regularization = self.head_step_losses(
-                    x, y, sample_weight
-                )
-            total = self._combine(torch.stack(head_losses), regularization)
-            *gradients, probe_gradient = torch.autograd.grad(
-                self.optimizer.scale_loss(total),
-                params + [probe],
-                allow_unused=True,
-            )
-            gradients = [
-                torch.zeros_like(p) if g is None else g
-                for g, p in zip(gradients, params)
-            ]
-            diagnostics = self.surgery_diagnostics(probe_gradient)
-        with torch.no_grad():
-            self.optimizer.apply(gradients, variables)
-            return self.record_step(
-                x,
-                y,
-                [leaf.detach() for leaf in leaves],
-                [loss.detach() for loss in head_losses],
-                sample_weight,
-                None if regularization is None else regularization.detach(),
-                {k: v.detach() for k, v in diagnostics.items()},
-            )
+        probe_gradient = None
+        if probe is not None:
+            probe_gradient = gradients[0].pop()
+        return gradients, probe_gradient, outputs

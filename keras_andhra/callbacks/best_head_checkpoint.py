@@ -3,9 +3,9 @@ import os
 import keras
 import numpy as np
 
-from keras_andhra.callbacks import head_metrics
 from keras_andhra.evaluation import extract_head
-from keras_andhra.layers import head_paths
+from keras_andhra.models import head_metrics
+from keras_andhra.models import head_paths
 
 
 class BestHeadCheckpoint(keras.callbacks.Callback):
@@ -93,7 +93,7 @@ class BestHeadCheckpoint(keras.callbacks.Callback):
 
     def on_train_begin(self, logs=None):
         self.head_names = head_paths.collector_of(self.model).head_names
-        self._keys = head_metrics.keys(self.monitor, self.head_names)
+        self._keys = head_metrics.head_keys(self.monitor, self.head_names)
         self.best_head = None
         self.best = None
         self.best_epoch = None

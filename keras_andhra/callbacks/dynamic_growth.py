@@ -2,7 +2,9 @@ import math
 
 import keras
 
-from keras_andhra.models import growth
+from keras_andhra.growth import sites
+from keras_andhra.growth import widening
+from keras_andhra.utils import arguments
 
 
 class DynamicGrowth(keras.callbacks.Callback):
@@ -123,7 +125,7 @@ class DynamicGrowth(keras.callbacks.Callback):
         self.verbose = verbose
 
     def on_train_begin(self, logs=None):
-        groups = growth.gated_sites(self.model)
+        groups = sites.gated_sites(self.model)
         if self.layers is not None:
             names = {site.layer.name for group in groups for site in group}
             unknown = [name for name in self.layers if name not in names]
@@ -184,7 +186,7 @@ class DynamicGrowth(keras.callbacks.Callback):
             new = min(
                 limit, max(capacity + 1, math.ceil(capacity * self.growth))
             )
-            seconds = growth.widen(model, group, int(new))
+            seconds = widening.widen(model, group, int(new))
             self.events.append(
                 (epoch, group[0].key, capacity, int(new), seconds)
             )
@@ -198,7 +200,7 @@ class DynamicGrowth(keras.callbacks.Callback):
 
 
 def _check_non_negative(name, value):
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
+    if not arguments.is_number(value):
         raise TypeError(
             f"`{name}` must be a number (or, for penalty and target, a "
             f"function of the epoch). Received: {name}={value!r}"

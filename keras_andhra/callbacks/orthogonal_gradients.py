@@ -1,10 +1,11 @@
 import keras
 import numpy as np
 
-from keras_andhra.callbacks import head_metrics
 from keras_andhra.gradients import OSGD
 from keras_andhra.gradients import osgd as osgd_module
-from keras_andhra.layers import head_paths
+from keras_andhra.models import head_metrics
+from keras_andhra.models import head_paths
+from keras_andhra.utils import arguments
 
 
 class OrthogonalGradients(keras.callbacks.Callback):
@@ -51,7 +52,9 @@ class OrthogonalGradients(keras.callbacks.Callback):
             error metrics such as `"val_mae"`, higher for the rest).
         granularity: Passed to `OSGD`: `"per_variable"`, `"global"` or
             `"representation"`.
-        mode: Passed to `OSGD`: `"always"` or `"conflicting"`.
+        projection: Passed to `OSGD`: `"always"` or `"conflicting"`
+            (formerly `mode`, which still works, with a deprecation
+            warning).
         start_epoch: The (0-based) epoch OSGD starts at.
 
     Attributes:
@@ -91,10 +94,14 @@ class OrthogonalGradients(keras.callbacks.Callback):
         monitor="val_accuracy",
         metric_mode="auto",
         granularity="per_variable",
-        mode="always",
+        projection="always",
         start_epoch=0,
+        mode=None,
     ):
         super().__init__()
+        projection = arguments.renamed(
+            "projection", projection, "mode", mode, "always"
+        )
         if isinstance(order, str) and order != "rank":
             raise ValueError(
                 "`order` must be None, a list of head names or indices, or "
@@ -105,26 +112,22 @@ class OrthogonalGradients(keras.callbacks.Callback):
                 f"`metric_mode` must be one of {head_metrics.MODES}. Received: "
                 f"metric_mode={metric_mode!r}"
             )
-        if (
-            isinstance(start_epoch, bool)
-            or not isinstance(start_epoch, int)
-            or start_epoch < 0
-        ):
+        if not arguments.is_int(start_epoch) or start_epoch < 0:
             raise ValueError(
                 "`start_epoch` must be a non-negative int. Received: "
                 f"start_epoch={start_epoch!r}"
             )
-        # Checks granularity, mode and the order's types now, not mid-fit.
+        # Checks granularity, projection and the order's types now, not mid-fit.
         OSGD(
             order=None if order == "rank" else order,
             granularity=granularity,
-            mode=mode,
+            projection=projection,
         )
         self.order = order
         self.monitor = monitor
         self.metric_mode = metric_mode
         self.granularity = granularity
-        self.mode = mode
+        self.projection = projection
         self.start_epoch = start_epoch
 
     def on_train_begin(self, logs=None):
@@ -147,7 +150,7 @@ class OrthogonalGradients(keras.callbacks.Callback):
         fixed = None if self.order == "rank" else self.order
         indices = osgd_module.resolve_order(fixed, self.head_names)
         self.priority = [self.head_names[i] for i in indices]
-        self._keys = head_metrics.keys(self.monitor, self.head_names)
+        self._keys = head_metrics.head_keys(self.monitor, self.head_names)
         lower = head_metrics.lower_is_better(self.monitor, self.metric_mode)
         self._sign = 1.0 if lower else -1.0
         self._previous = model.gradient_aggregator
@@ -162,7 +165,7 @@ class OrthogonalGradients(keras.callbacks.Callback):
             self.model.gradient_aggregator = OSGD(
                 order=list(self.priority),
                 granularity=self.granularity,
-                mode=self.mode,
+                projection=self.projection,
             )
             self.model.make_train_function(force=True)
             self._installed = list(self.priority)

@@ -4,6 +4,7 @@ from keras_andhra.data import augmentation as augmentation_module
 from keras_andhra.data import sources
 from keras_andhra.data import splits
 from keras_andhra.data.image_data import ImageData
+from keras_andhra.utils import arguments
 
 _CIFAR = ("cifar10", "cifar100")
 #: Validation images carved from the training split when not told: the
@@ -106,48 +107,21 @@ def load_dataset(
 
     from keras_andhra.backend import tf_data
 
-    def transform(augment):
-        channels = source_info.image_shape[-1]
-        mean = std = None
-        if mean_std is not None:
-            mean = np.asarray(mean_std[0], "float32").reshape(channels)
-            std = np.asarray(mean_std[1], "float32").reshape(channels)
-
-        def apply(images, labels, seed):
-            if augment is not None and seed is not None:
-                images = tf_data.augment(
-                    images, seed, augment.padding, augment.flip
-                )
-            images = tf_data.normalize(
-                images, mean, std, source_info.scale, dtype
-            )
-            return images, tf_data.cast_labels(labels)
-
-        return apply
-
     counter = tf_data.epoch_counter()
 
     def pipeline(split, indices, shuffle):
-        options = dict(
+        transform = _transform(
+            augmentation if shuffle else None, mean_std, source_info, dtype
+        )
+        return _pipeline(
+            split,
+            indices,
             batch_size=batch_size,
-            transform=transform(augmentation if shuffle else None),
+            transform=transform,
             shuffle_seed=seed if shuffle else None,
             counter=counter,
             deterministic=deterministic,
         )
-        if split.stream is not None:
-            keep = None
-            if indices is not None:
-                keep = np.zeros(len(split), bool)
-                keep[indices] = True
-            count = len(split) if indices is None else len(indices)
-            return tf_data.stream_dataset(
-                split.stream, num_examples=count, keep=keep, **options
-            )
-        images, labels = split.images, split.labels
-        if indices is not None:
-            images, labels = images[indices], labels[indices]
-        return tf_data.array_dataset(images, labels, **options)
 
     return ImageData(
         name=source_info.name,
@@ -170,27 +144,55 @@ def load_dataset(
     )
 
 
-def _check_arguments(batch_size, seed, dtype, deterministic):
-    if (
-        isinstance(batch_size, bool)
-        or not isinstance(batch_size, (int, np.integer))
-        or batch_size < 1
-    ):
-        raise ValueError(
-            "`batch_size` must be a positive int. Received: "
-            f"batch_size={batch_size!r}"
+def _transform(augment, mean_std, source, dtype):
+    """The batch map: augments (given a seed), normalises and casts."""
+    from keras_andhra.backend import tf_data
+
+    channels = source.image_shape[-1]
+    mean = std = None
+    if mean_std is not None:
+        mean = np.asarray(mean_std[0], "float32").reshape(channels)
+        std = np.asarray(mean_std[1], "float32").reshape(channels)
+
+    def apply(images, labels, seed):
+        if augment is not None and seed is not None:
+            images = tf_data.augment(
+                images, seed, augment.padding, augment.flip
+            )
+        images = tf_data.normalize(images, mean, std, source.scale, dtype)
+        return images, tf_data.cast_labels(labels)
+
+    return apply
+
+
+def _pipeline(split, indices, **options):
+    """`split` (its `indices` only, if given) as a batched dataset."""
+    from keras_andhra.backend import tf_data
+
+    if split.stream is not None:
+        keep = None
+        if indices is not None:
+            keep = np.zeros(len(split), bool)
+            keep[indices] = True
+        count = len(split) if indices is None else len(indices)
+        return tf_data.stream_dataset(
+            split.stream, num_examples=count, keep=keep, **options
         )
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+    images, labels = split.images, split.labels
+    if indices is not None:
+        images, labels = images[indices], labels[indices]
+    return tf_data.array_dataset(images, labels, **options)
+
+
+def _check_arguments(batch_size, seed, dtype, deterministic):
+    arguments.check_positive_int("batch_size", batch_size)
+    if not arguments.is_int(seed):
         raise ValueError(f"`seed` must be an int. Received: seed={seed!r}")
     if dtype not in _DTYPES:
         raise ValueError(
             f"`dtype` must be one of {_DTYPES}. Received: dtype={dtype!r}"
         )
-    if not isinstance(deterministic, bool):
-        raise ValueError(
-            "`deterministic` must be True or False. Received: "
-            f"deterministic={deterministic!r}"
-        )
+    arguments.check_bool("deterministic", deterministic)
 
 
 def _check_labels(source):

@@ -2,10 +2,12 @@
 
 import numpy as np
 
+from keras_andhra.utils import arguments
+
 
 def resolve_size(size, num_examples, what):
     """A split size given as a count or a fraction, as a count."""
-    if isinstance(size, bool) or not isinstance(size, (int, float)):
+    if not arguments.is_number(size):
         raise ValueError(
             f"`{what}` must be a number of examples or a fraction in (0, 1). "
             f"Received: {what}={size!r}"

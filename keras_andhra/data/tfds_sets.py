@@ -22,26 +22,9 @@ def from_tfds(
 ):
     """A source from a tensorflow-datasets image-classification set."""
     tfds = _import_tfds(name)
-    try:
-        builder = tfds.builder(name, data_dir=data_dir)
-    except tfds.core.registered.DatasetNotFoundError:
-        close = difflib.get_close_matches(
-            name, list(OFFLINE) + tfds.list_builders(), n=3
-        )
-        hint = f" Did you mean {', '.join(map(repr, close))}?" if close else ""
-        raise ValueError(
-            f"Unknown dataset {name!r}: not an offline set {OFFLINE}, not a "
-            f"directory, and not a tensorflow-datasets name.{hint} "
-            f"Received: source={name!r}"
-        ) from None
+    builder = _builder(tfds, name, data_dir)
     info = builder.info
-    keys = info.supervised_keys
-    label = info.features[keys[1]] if keys else None
-    if keys is None or not hasattr(label, "num_classes"):
-        raise ValueError(
-            f"{name!r} is not an image-classification set: it has no "
-            "(image, class label) pair to train on."
-        )
+    keys, label = _supervised_keys(info, name)
     # Without metadata (tfds.testing.mock_data) the splits are unknown:
     # the standard names are tried.
     splits_available = list(info.splits.keys()) or ["train", "test"]
@@ -49,14 +32,7 @@ def from_tfds(
         raise ValueError(
             f"{name!r} has no 'train' split (it has {splits_available})."
         )
-    shape = tuple(info.features[keys[0]].shape)
-    if image_size is None and None in shape[:2]:
-        raise ValueError(
-            f"{name!r} has images of different sizes {shape}: pass "
-            "`image_size=(height, width)` to resize them."
-        )
-    if image_size is not None:
-        shape = tuple(image_size) + shape[2:]
+    shape = _image_shape(info, keys, name, image_size)
     num_train = (
         info.splits["train"].num_examples if "train" in info.splits else 0
     )
@@ -64,22 +40,11 @@ def from_tfds(
         pixels = num_train * int(np.prod([d or 1 for d in shape]))
         limit = sources.MEMORY_LIMIT
         in_memory = 0 < limit and pixels <= limit
-    test_name = "test" if "test" in splits_available else None
     train = _tfds_split(builder, "train", in_memory, image_size, timeout)
-    if test_name is None:
-        if not in_memory:
-            raise ValueError(
-                f"{name!r} has no 'test' split and is streamed: carve one "
-                "with tensorflow-datasets' split syntax beforehand."
-            )
-        kept, held = splits.stratified(
-            train.labels,
-            int(round(TEST_FRACTION * len(train))),
-            SPLIT_SEED,
-        )
-        train, test = train.subset(kept), train.subset(held)
+    if "test" in splits_available:
+        test = _tfds_split(builder, "test", in_memory, image_size, timeout)
     else:
-        test = _tfds_split(builder, test_name, in_memory, image_size, timeout)
+        train, test = _carve_test(train, name, in_memory)
     return Source(
         name=name,
         train=train,
@@ -90,6 +55,62 @@ def from_tfds(
         scale=1.0 / 255.0,
         reference_normalization=REFERENCE_NORMALIZATION.get(name),
     )
+
+
+def _builder(tfds, name, data_dir):
+    """The set's tfds builder; an unknown name gets the closest names."""
+    try:
+        return tfds.builder(name, data_dir=data_dir)
+    except tfds.core.registered.DatasetNotFoundError:
+        close = difflib.get_close_matches(
+            name, list(OFFLINE) + tfds.list_builders(), n=3
+        )
+        hint = f" Did you mean {', '.join(map(repr, close))}?" if close else ""
+        raise ValueError(
+            f"Unknown dataset {name!r}: not an offline set {OFFLINE}, not a "
+            f"directory, and not a tensorflow-datasets name.{hint} "
+            f"Received: source={name!r}"
+        ) from None
+
+
+def _supervised_keys(info, name):
+    """The `(image, label)` feature names and the class-label feature."""
+    keys = info.supervised_keys
+    label = info.features[keys[1]] if keys else None
+    if keys is None or not hasattr(label, "num_classes"):
+        raise ValueError(
+            f"{name!r} is not an image-classification set: it has no "
+            "(image, class label) pair to train on."
+        )
+    return keys, label
+
+
+def _image_shape(info, keys, name, image_size):
+    """The images' shape, resized to `image_size` when given."""
+    shape = tuple(info.features[keys[0]].shape)
+    if image_size is None and None in shape[:2]:
+        raise ValueError(
+            f"{name!r} has images of different sizes {shape}: pass "
+            "`image_size=(height, width)` to resize them."
+        )
+    if image_size is not None:
+        shape = tuple(image_size) + shape[2:]
+    return shape
+
+
+def _carve_test(train, name, in_memory):
+    """A fixed stratified test split for a set that has none."""
+    if not in_memory:
+        raise ValueError(
+            f"{name!r} has no 'test' split and is streamed: carve one "
+            "with tensorflow-datasets' split syntax beforehand."
+        )
+    kept, held = splits.stratified(
+        train.labels,
+        int(round(TEST_FRACTION * len(train))),
+        SPLIT_SEED,
+    )
+    return train.subset(kept), train.subset(held)
 
 
 def _tfds_split(builder, split, in_memory, image_size, timeout):

@@ -139,7 +139,8 @@ def compare_runs(baseline_scores, model_scores, *, alpha=0.05, confidence=0.95):
             wilcoxon_p = 1.0
         else:
             wilcoxon_p = float(stats.wilcoxon(baseline, model).pvalue)
-    half = stats.t.ppf(0.5 + confidence / 2.0, n - 1) * spread / np.sqrt(n)
+    # `t` is of `baseline - model`; the interval is of `model - baseline`.
+    interval = t.confidence_interval(confidence)
     mean = float(difference.mean())
     t_p = float(t.pvalue) if np.isfinite(t.pvalue) else 1.0
     return RunComparison(
@@ -149,7 +150,7 @@ def compare_runs(baseline_scores, model_scores, *, alpha=0.05, confidence=0.95):
         model_mean=float(model.mean()),
         model_std=float(model.std()),
         mean_difference=mean,
-        difference_interval=(float(mean - half), float(mean + half)),
+        difference_interval=(-float(interval.high), -float(interval.low)),
         t_statistic=float(t.statistic),
         t_p_value=t_p,
         welch_p_value=float(welch.pvalue),

@@ -1,13 +1,17 @@
 """Ensembles of heads: five ways to combine the heads' predictions.
 
 All work on probabilities `(num_examples, num_heads, num_classes)` in
-NumPy; ties go to the smallest class index everywhere (NumPy's `argmax`
-takes the first maximum, like `scipy.stats.mode` in the reference code).
+NumPy; ties go to the smallest class index everywhere (`scipy.stats.mode`
+gives them so, as in the reference code, and NumPy's `argmax` takes the
+first maximum).
 """
 
 import numpy as np
+from scipy import special
+from scipy import stats
 
-from keras_andhra.layers import head_paths
+from keras_andhra.models import head_paths
+from keras_andhra.utils import heads as head_lookup
 
 ENSEMBLE_METHODS = (
     "majority",
@@ -100,31 +104,33 @@ def ensemble_predict(
         loss_from_logits = compiled_from_logits(model)
     outputs = check_outputs(outputs)
     if heads is not None:
-        outputs = outputs[:, _head_positions(heads, names, outputs.shape[1])]
+        names = names if names is not None else list(range(outputs.shape[1]))
+        outputs = outputs[:, head_lookup.head_indices(heads, names)]
     if from_logits is None:
         from_logits = loss_from_logits
     probabilities = to_probabilities(outputs, from_logits)
     if method == "weighted":
         weights = _check_weights(weights, probabilities.shape[1])
-    return combine(probabilities, method, weights)
+    return ensemble_classes(probabilities, method, weights)
 
 
-def combine(probabilities, method, weights=None):
+def ensemble_classes(probabilities, method, weights=None):
     """Combines `(n, heads, classes)` probabilities into `(n,)` classes."""
-    num_classes = probabilities.shape[-1]
-    if method in ("majority", "weighted"):
-        votes = np.eye(num_classes)[probabilities.argmax(-1)]
-        if method == "weighted":
-            votes = votes * np.asarray(weights, dtype=float)[None, :, None]
-        scores = votes.sum(1)
+    if method == "majority":
+        votes = probabilities.argmax(-1)
+        return stats.mode(votes, axis=1, keepdims=False).mode
+    if method == "weighted":
+        votes = np.eye(probabilities.shape[-1])[probabilities.argmax(-1)]
+        weights = np.asarray(weights, dtype=float)[None, :, None]
+        scores = (votes * weights).sum(1)
     elif method == "mean_probability":
         scores = probabilities.mean(1)
     elif method == "product_of_experts":
         scores = np.log(probabilities + 1e-10).sum(1)
     else:
-        order = np.argsort(-probabilities, axis=-1, kind="stable")
-        ranks = np.argsort(order, axis=-1, kind="stable")
-        scores = (1.0 / (ranks + 1.0)).sum(1)
+        # Ordinal ranks from 1: tied probabilities rank by class index.
+        ranks = stats.rankdata(-probabilities, method="ordinal", axis=-1)
+        scores = (1.0 / ranks).sum(1)
     return scores.argmax(-1)
 
 
@@ -192,14 +198,15 @@ def to_probabilities(outputs, from_logits=None):
         from_logits = outputs_are_logits(outputs)
     if not from_logits:
         return outputs
-    shifted = outputs - outputs.max(-1, keepdims=True)
-    exp = np.exp(shifted)
-    return exp / exp.sum(-1, keepdims=True)
+    return special.softmax(outputs, axis=-1)
 
 
 def compiled_from_logits(model):
     """`from_logits` of the model's compiled head loss, if it says."""
-    loss = getattr(model, "_head_loss", None)
+    try:
+        loss = model.head_loss
+    except (AttributeError, ValueError):  # another model, or not compiled
+        loss = None
     value = getattr(loss, "from_logits", None)
     return value if isinstance(value, bool) else None
 
@@ -224,30 +231,3 @@ def _check_weights(weights, num_heads):
             f"weights={weights.tolist()}"
         )
     return weights
-
-
-def _head_positions(heads, names, num_heads):
-    if isinstance(heads, str) or head_paths.integer_index(heads) is not None:
-        heads = [heads]
-    heads = list(heads)
-    positions = []
-    for head in heads:
-        index = head_paths.integer_index(head)
-        if isinstance(head, str):
-            if names is None or head not in names:
-                raise ValueError(
-                    f"Unknown head {head!r}. The heads are "
-                    f"{names or list(range(num_heads))}. Received: "
-                    f"heads={heads}"
-                )
-            positions.append(names.index(head))
-        elif index is not None and -num_heads <= index < num_heads:
-            positions.append(index % num_heads)
-        else:
-            raise ValueError(
-                f"Head {head!r} is not a head name or an index below "
-                f"{num_heads}. Received: heads={heads}"
-            )
-    if not positions:
-        raise ValueError("`heads` must name at least one head.")
-    return positions

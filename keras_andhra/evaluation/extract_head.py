@@ -1,6 +1,6 @@
 import keras
 
-from keras_andhra.layers import head_paths
+from keras_andhra.models import head_paths
 
 
 def extract_head(model, head, name=None):

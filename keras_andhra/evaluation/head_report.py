@@ -276,49 +276,18 @@ class HeadReport:
                 "matplotlib` (or `pip install keras-andhra[plot]`). The "
                 "report itself prints without it: `print(report)`."
             ) from None
-        heads = len(self.head_names)
         ensembles = list(self.ensembles.items())
         if self.subset is not None:
             ensembles.append(("greedy subset", self.subset))
+        heads = len(self.head_names)
         figure = Figure(figsize=(max(6.0, 0.55 * (heads + len(ensembles))), 4))
         axes = figure.subplots()
         x = np.arange(heads)
-        errors = np.abs(self.accuracy_interval.T - self.accuracy)
-        colors = ["C1" if i == self.best_index else "C0" for i in range(heads)]
-        axes.errorbar(
-            x, self.accuracy, yerr=errors, fmt="none", ecolor="0.4", capsize=3
-        )
-        axes.scatter(x, self.accuracy, c=colors, zorder=3, label="heads")
-        if self.validation_accuracy is not None:
-            axes.scatter(
-                x,
-                self.validation_accuracy,
-                marker="x",
-                c="0.5",
-                zorder=3,
-                label="validation",
-            )
         ex = heads + 0.5 + np.arange(len(ensembles))
-        e_acc = np.array([entry["accuracy"] for _, entry in ensembles])
-        e_int = np.array([entry["interval"] for _, entry in ensembles])
-        axes.errorbar(
-            ex,
-            e_acc,
-            yerr=np.abs(e_int.T - e_acc),
-            fmt="D",
-            color="C2",
-            capsize=3,
-            label="ensembles",
-        )
+        self._draw_heads(axes, x)
+        self._draw_ensembles(axes, ex, ensembles)
         if self.baseline is not None:
-            low, high = self.baseline["interval"]
-            axes.axhline(
-                self.baseline["accuracy"],
-                color="C3",
-                linestyle="--",
-                label=f"baseline {self.baseline['name']}",
-            )
-            axes.axhspan(low, high, color="C3", alpha=0.1)
+            self._draw_baseline(axes)
         labels = list(self.head_names) + [
             _ENSEMBLE_LABELS.get(m, m) for m, _ in ensembles
         ]
@@ -335,6 +304,46 @@ class HeadReport:
         if path is not None:
             figure.savefig(path, dpi=120)
         return figure
+
+    def _draw_heads(self, axes, x):
+        errors = np.abs(self.accuracy_interval.T - self.accuracy)
+        colors = ["C1" if i == self.best_index else "C0" for i in range(len(x))]
+        axes.errorbar(
+            x, self.accuracy, yerr=errors, fmt="none", ecolor="0.4", capsize=3
+        )
+        axes.scatter(x, self.accuracy, c=colors, zorder=3, label="heads")
+        if self.validation_accuracy is not None:
+            axes.scatter(
+                x,
+                self.validation_accuracy,
+                marker="x",
+                c="0.5",
+                zorder=3,
+                label="validation",
+            )
+
+    def _draw_ensembles(self, axes, x, ensembles):
+        accuracy = np.array([entry["accuracy"] for _, entry in ensembles])
+        interval = np.array([entry["interval"] for _, entry in ensembles])
+        axes.errorbar(
+            x,
+            accuracy,
+            yerr=np.abs(interval.T - accuracy),
+            fmt="D",
+            color="C2",
+            capsize=3,
+            label="ensembles",
+        )
+
+    def _draw_baseline(self, axes):
+        low, high = self.baseline["interval"]
+        axes.axhline(
+            self.baseline["accuracy"],
+            color="C3",
+            linestyle="--",
+            label=f"baseline {self.baseline['name']}",
+        )
+        axes.axhspan(low, high, color="C3", alpha=0.1)
 
 
 def _plain(value):

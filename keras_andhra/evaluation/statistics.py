@@ -10,6 +10,7 @@ from scipy import stats
 
 def wilson_interval(correct, total, confidence=0.95):
     """Wilson score interval of a proportion (arrays broadcast)."""
+    # Wilson (1927) score interval, on arrays (SciPy's takes one at a time).
     correct = np.asarray(correct, dtype=float)
     total = np.maximum(np.asarray(total, dtype=float), 1.0)
     z = stats.norm.ppf(0.5 + confidence / 2.0)
@@ -36,12 +37,12 @@ def mcnemar_exact(correct_a, correct_b):
     c = int(np.sum(~correct_a & correct_b))
     if b + c == 0:
         return b, c, 1.0
-    p = 2.0 * stats.binom.cdf(min(b, c), b + c, 0.5)
-    return b, c, float(min(1.0, p))
+    return b, c, float(stats.binomtest(b, b + c, 0.5).pvalue)
 
 
 def holm(p_values):
     """Holm's step-down adjustment of p-values (family-wise error)."""
+    # Holm (1979) step-down; SciPy only adjusts the FDR (`method="bh"/"by"`).
     p_values = np.asarray(p_values, dtype=float)
     m = len(p_values)
     order = np.argsort(p_values, kind="stable")
@@ -62,6 +63,7 @@ def paired_bootstrap(
     reference) and returns, per column of `correct` `(n, k)`, the interval
     of `mean(correct[:, j]) - mean(reference)`, shape `(k, 2)`.
     """
+    # Efron's percentile bootstrap, one resample shared by every column.
     correct = np.asarray(correct, dtype=float)
     difference = correct - np.asarray(reference, dtype=float)[:, None]
     n = len(difference)
@@ -92,6 +94,7 @@ def cochrans_q(correct):
     `correct` is `(n, k)`, true where classifier j got example i right.
     Returns `(q, p, degrees_of_freedom)`.
     """
+    # Cochran's (1950) Q, chi-square with k - 1 df; SciPy has no Q test.
     correct = np.asarray(correct, dtype=float)
     k = correct.shape[1]
     columns = correct.sum(0)

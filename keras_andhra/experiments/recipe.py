@@ -5,6 +5,7 @@ import keras
 
 from keras_andhra.data import Augmentation
 from keras_andhra.data import load_dataset
+from keras_andhra.utils import arguments
 
 _SCHEDULES = ("cosine_per_epoch", "constant")
 #: The recipes, by name; what is not listed keeps the dataclass defaults.
@@ -56,8 +57,8 @@ class EpochCosineDecay(keras.optimizers.schedules.LearningRateSchedule):
     """
 
     def __init__(self, initial_learning_rate, epochs, steps_per_epoch):
-        _check_positive_int("epochs", epochs)
-        _check_positive_int("steps_per_epoch", steps_per_epoch)
+        arguments.check_positive_int("epochs", epochs)
+        arguments.check_positive_int("steps_per_epoch", steps_per_epoch)
         self.initial_learning_rate = float(initial_learning_rate)
         self.epochs = epochs
         self.steps_per_epoch = steps_per_epoch
@@ -138,18 +139,9 @@ class Recipe:
 
     def __post_init__(self):
         for field in ("epochs", "batch_size", "width"):
-            _check_positive_int(field, getattr(self, field))
+            arguments.check_positive_int(field, getattr(self, field))
         for field in ("learning_rate", "momentum", "weight_decay"):
-            value = getattr(self, field)
-            if (
-                isinstance(value, bool)
-                or not isinstance(value, (int, float))
-                or value < 0
-            ):
-                raise ValueError(
-                    f"`{field}` must be a number >= 0. Received: "
-                    f"{field}={value!r}"
-                )
+            arguments.check_non_negative(field, getattr(self, field))
         if self.schedule not in _SCHEDULES:
             raise ValueError(
                 f"`schedule` must be one of {_SCHEDULES}. Received: "
@@ -247,13 +239,6 @@ class Recipe:
             f"recipe {self.name}: SGD {self.learning_rate:g}, momentum "
             f"{self.momentum:g}, {decay}, {schedule}, batch "
             f"{self.batch_size}, width {self.width}"
-        )
-
-
-def _check_positive_int(name, value):
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(
-            f"`{name}` must be a positive int. Received: {name}={value!r}"
         )
 
 

@@ -7,6 +7,7 @@ from keras_andhra.experiments import training_run
 from keras_andhra.experiments.recipe import Recipe
 from keras_andhra.experiments.reproduction import CONFIG
 from keras_andhra.experiments.reproduction import Reproduction
+from keras_andhra.utils import arguments
 
 
 def reproduce(
@@ -104,8 +105,38 @@ def reproduce(
         "select_on": select_on,
     }
     _claim(output, config)
-    say = print if verbose else (lambda *args, **kwargs: None)
+    say = print if verbose else _silent
     say(str(recipe))
+    _train_all(
+        dataset,
+        models,
+        seeds,
+        output,
+        recipe,
+        data_dir=data_dir,
+        select_on=select_on,
+        verbose=verbose,
+    )
+    table = Reproduction.from_directory(output)
+    table.to_csv(os.path.join(output, "results.csv"))
+    with open(os.path.join(output, "results.md"), "w") as f:
+        f.write(table.to_markdown() + "\n")
+    try:
+        table.plot(os.path.join(output, "results.png"))
+    except ImportError as error:
+        say(f"No plot: {error}")
+    say(table.to_markdown())
+    return table
+
+
+def _train_all(
+    dataset, models, seeds, output, recipe, *, data_dir, select_on, verbose
+):
+    """Trains every run not done yet, saying one line about each.
+
+    The data is loaded once per seed, when a run of that seed is left.
+    """
+    say = print if verbose else _silent
     total = len(models) * len(seeds)
     done = 0
     durations = {}
@@ -137,16 +168,10 @@ def reproduce(
                 f"{results['selected_epoch']} kept, {seconds:.0f} s; ETA "
                 f"{_duration(_eta(output, models, seeds, durations))}"
             )
-    table = Reproduction.from_directory(output)
-    table.to_csv(os.path.join(output, "results.csv"))
-    with open(os.path.join(output, "results.md"), "w") as f:
-        f.write(table.to_markdown() + "\n")
-    try:
-        table.plot(os.path.join(output, "results.png"))
-    except ImportError as error:
-        say(f"No plot: {error}")
-    say(table.to_markdown())
-    return table
+
+
+def _silent(*args, **kwargs):
+    pass
 
 
 def _eta(output, models, seeds, durations):
@@ -200,7 +225,7 @@ def _as_list(values, name):
 def _check_seeds(seeds):
     seeds = _as_list(seeds, "seeds")
     for seed in seeds:
-        if isinstance(seed, bool) or not isinstance(seed, int):
+        if not arguments.is_int(seed):
             raise ValueError(f"`seeds` must be ints. Received: seeds={seeds!r}")
     if len(set(seeds)) != len(seeds):
         raise ValueError(f"`seeds` repeats a seed. Received: seeds={seeds!r}")

@@ -137,11 +137,38 @@ def train_run(
     model = model_names.build_model(
         model_name, data.num_classes, data.image_shape, width=recipe.width
     )
-    steps = int(data.train.cardinality())
-    recipe.compile(model, steps)
-    metric = selection_metric(model)
+    state, seconds = _fit(model, recipe, data, directory, select_on, verbose)
+    results = {
+        "model": model_names.canonical(model_name),
+        "seed": seed,
+        "dataset": data.name,
+        "backend": keras.backend.backend(),
+        "selected_epoch": state["epoch"] + 1,
+        "selection": {
+            "on": select_on,
+            "key": state["key"],
+            "score": state["score"],
+        },
+        "parameters": int(model.count_params()),
+        "train_seconds": seconds,
+    }
+    results["test"] = _test_results(model, data, select_on)
+    with open(path + ".tmp", "w") as f:
+        json.dump(results, f, indent=2)
+    os.replace(path + ".tmp", path)
+    return results
+
+
+def _fit(model, recipe, data, directory, select_on, verbose):
+    """Compiles and fits `model`, resumably, and loads the kept epoch.
+
+    Returns the selection state and the seconds `fit` took.
+    """
+    recipe.compile(model, int(data.train.cardinality()))
     selection = SelectionCheckpoint(
-        directory, metric, data.test if select_on == "test" else None
+        directory,
+        selection_metric(model),
+        data.test if select_on == "test" else None,
     )
     callbacks = [
         keras.callbacks.BackupAndRestore(os.path.join(directory, "backup")),
@@ -162,26 +189,7 @@ def train_run(
         verbose=verbose,
     )
     seconds = time.perf_counter() - start
-    state = selection.restore()
-    results = {
-        "model": model_names.canonical(model_name),
-        "seed": seed,
-        "dataset": data.name,
-        "backend": keras.backend.backend(),
-        "selected_epoch": state["epoch"] + 1,
-        "selection": {
-            "on": select_on,
-            "key": state["key"],
-            "score": state["score"],
-        },
-        "parameters": int(model.count_params()),
-        "train_seconds": seconds,
-    }
-    results["test"] = _test_results(model, data, select_on)
-    with open(path + ".tmp", "w") as f:
-        json.dump(results, f, indent=2)
-    os.replace(path + ".tmp", path)
-    return results
+    return selection.restore(), seconds
 
 
 def _test_results(model, data, select_on):

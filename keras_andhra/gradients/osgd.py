@@ -1,11 +1,11 @@
-import numbers
-
 import keras
 
+from keras_andhra.gradients import gram
 from keras_andhra.gradients import projection
-from keras_andhra.gradients import surgery
+from keras_andhra.utils import arguments
+from keras_andhra.utils import heads
 
-_MODES = ("always", "conflicting")
+_PROJECTIONS = ("always", "conflicting")
 
 
 @keras.saving.register_keras_serializable(package="keras_andhra")
@@ -39,7 +39,7 @@ class OSGD(projection.ProjectingAggregator):
       from its branches (each branch ranked by the best priority among the
       heads below it), inside the plain backward pass: no per-head
       gradients, about the cost of the plain step.
-    * `mode`: `"always"` (default) removes every component along an
+    * `projection`: `"always"` (default) removes every component along an
       earlier head's direction, as the abstract reads ("a parameter
       subspace that does not interfere"); `"conflicting"` removes only
       conflicting components, as PCGrad does: starting from `r = g_k`,
@@ -55,7 +55,8 @@ class OSGD(projection.ProjectingAggregator):
             `keras_andhra.callbacks.OrthogonalGradients` can re-rank the
             heads every epoch.
         granularity: `"per_variable"`, `"global"` or `"representation"`.
-        mode: `"always"` or `"conflicting"`.
+        projection: `"always"` or `"conflicting"` (formerly `mode`, which
+            still works, with a deprecation warning).
         epsilon: Added to `<u_j, u_j>` against division by zero.
 
     Example:
@@ -78,19 +79,26 @@ class OSGD(projection.ProjectingAggregator):
         self,
         order=None,
         granularity="per_variable",
-        mode="always",
+        projection="always",
         epsilon=1e-20,
+        mode=None,
     ):
         super().__init__(granularity, epsilon)
-        if mode not in _MODES:
+        projection = arguments.renamed(
+            "projection", projection, "mode", mode, "always"
+        )
+        if projection not in _PROJECTIONS:
             raise ValueError(
-                f"`mode` must be one of {_MODES}. Received: mode={mode!r}"
+                f"`projection` must be one of {_PROJECTIONS}. Received: "
+                f"projection={projection!r}"
             )
         if order is not None:
-            if isinstance(order, (str, numbers.Integral)) or not all(
-                isinstance(h, (str, numbers.Integral))
-                and not isinstance(h, bool)
-                for h in order
+            if (
+                isinstance(order, str)
+                or arguments.is_int(order)
+                or not all(
+                    isinstance(h, str) or arguments.is_int(h) for h in order
+                )
             ):
                 raise TypeError(
                     "`order` must be None or a list of head names or "
@@ -99,53 +107,33 @@ class OSGD(projection.ProjectingAggregator):
             # NumPy integers become ints, for the config's JSON.
             order = [h if isinstance(h, str) else int(h) for h in order]
         self.order = order
-        self.mode = mode
+        self.projection = projection
 
     def priority(self, context):
         return resolve_order(self.order, context.head_names)
 
     def coefficients(self, gram_matrix, heads, context):
-        return surgery.gram_schmidt(
-            gram_matrix, self.mode == "conflicting", self.epsilon
+        return gram.gram_schmidt(
+            gram_matrix, self.projection == "conflicting", self.epsilon
         )
 
     def get_config(self):
         config = super().get_config()
-        config.update({"order": self.order, "mode": self.mode})
+        config.update({"order": self.order, "projection": self.projection})
         return config
 
 
 def resolve_order(order, head_names):
     """Head indices, highest priority first, from names or indices.
 
+    Heads left out of `order` follow in head order.
+
     Raises:
         ValueError: for an unknown head name, an index out of range or a
             head listed twice.
     """
     head_names = list(head_names)
-    num_heads = len(head_names)
-    if order is None:
-        return list(range(num_heads))
     indices = []
-    for head in order:
-        if isinstance(head, str):
-            if head not in head_names:
-                raise ValueError(
-                    f"Unknown head {head!r} in `order`. The model's heads "
-                    f"are {head_names}. Received: order={list(order)}"
-                )
-            index = head_names.index(head)
-        else:
-            if not -num_heads <= head < num_heads:
-                raise ValueError(
-                    f"Head index {head} in `order` is out of range for "
-                    f"{num_heads} heads. Received: order={list(order)}"
-                )
-            index = head % num_heads
-        if index in indices:
-            raise ValueError(
-                f"Head {head!r} is listed twice in `order`. Received: "
-                f"order={list(order)}"
-            )
-        indices.append(index)
-    return indices + [h for h in range(num_heads) if h not in indices]
+    if order:
+        indices = heads.head_indices(order, head_names, argument="order")
+    return indices + [h for h in range(len(head_names)) if h not in indices]

@@ -1,8 +1,9 @@
 import keras
 from keras import ops
 
+from keras_andhra.gradients import gram
 from keras_andhra.gradients import projection
-from keras_andhra.gradients import surgery
+from keras_andhra.utils import arguments
 
 
 @keras.saving.register_keras_serializable(package="keras_andhra")
@@ -47,20 +48,20 @@ class PCGrad(projection.ProjectingAggregator):
 
     def __init__(self, granularity="global", seed=0, epsilon=1e-20):
         super().__init__(granularity, epsilon)
-        if isinstance(seed, bool) or not isinstance(seed, int):
+        if not arguments.is_int(seed):
             raise TypeError(f"`seed` must be an int. Received: seed={seed!r}")
         self.seed = seed
 
     def order(self, step, heads):
         """The step's random order of `heads` (positions into `heads`)."""
-        keys = surgery.permutation_keys(
+        keys = gram.permutation_keys(
             step, max(heads) + 1 if heads else 0, self.seed
         )
         keys = ops.take(keys, ops.convert_to_tensor(heads, "int32"))
         return ops.cast(ops.argsort(keys), "int32")
 
     def coefficients(self, gram_matrix, heads, context):
-        return surgery.pcgrad(
+        return gram.pcgrad(
             gram_matrix, self.order(context.step, list(heads)), self.epsilon
         )
 

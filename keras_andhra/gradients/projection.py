@@ -4,17 +4,20 @@ Variables are grouped by the heads that reach them (the model gives `None`
 for the others). A group's gradients are flattened into one row per head;
 their Gram matrix (per variable, or summed over the whole parameter vector
 with `granularity="global"`) gives the coefficients of the projected
-gradients as combinations of the originals (`surgery`), and one weighted
+gradients as combinations of the originals (`coefficients`), and one weighted
 sum of the rows gives the update. A variable that one head reaches needs
 no projection per variable: its update is that head's weighted gradient.
 """
 
+import typing
+
 import numpy as np
 from keras import ops
 
-from keras_andhra.gradients import surgery
+from keras_andhra.gradients import gram
 from keras_andhra.gradients.gradient_aggregator import GradientAggregator
 from keras_andhra.gradients.gradient_aggregator import StepContext
+from keras_andhra.utils import arguments
 
 GRANULARITIES = ("per_variable", "global", "representation")
 DIAGNOSTIC_KEYS = ("gradient_cosine", "gradient_projected")
@@ -31,11 +34,7 @@ class ProjectingAggregator(GradientAggregator):
                 f"`granularity` must be one of {GRANULARITIES}. Received: "
                 f"granularity={granularity!r}"
             )
-        if (
-            isinstance(epsilon, bool)
-            or not isinstance(epsilon, (int, float))
-            or epsilon < 0
-        ):
+        if not arguments.is_number(epsilon) or epsilon < 0:
             raise ValueError(
                 "`epsilon` must be a non-negative number. Received: "
                 f"epsilon={epsilon!r}"
@@ -48,7 +47,7 @@ class ProjectingAggregator(GradientAggregator):
         return self.granularity != "representation"
 
     def coefficients(self, gram_matrix, heads, context):
-        """`(C, projected, considered)` for rows of `heads` (see surgery)."""
+        """`(C, projected, considered)` for rows of `heads`: the surgery."""
         raise NotImplementedError
 
     def priority(self, context):
@@ -90,9 +89,51 @@ class ProjectingAggregator(GradientAggregator):
             )
         num_heads = len(head_gradients)
         num_variables = len(head_gradients[0])
-        priority = self.priority(context)
-        position = {head: p for p, head in enumerate(priority)}
-        weights = context.head_weights
+        position = {h: p for p, h in enumerate(self.priority(context))}
+        groups = self._flattened_groups(head_gradients, position)
+        totals = _Totals()
+        for group in groups:
+            if len(group.heads) > 1:
+                totals.add_cosines(
+                    gram.cosine_totals(ops.sum(group.gram_matrix, axis=0))
+                )
+        if self.granularity == "global":
+            everyone = sorted(range(num_heads), key=lambda h: position[h])
+            coefficients = self._global_coefficients(
+                groups, everyone, context, totals
+            )
+        if per_head:
+            result = [[None] * num_variables for _ in range(num_heads)]
+        else:
+            result = [None] * num_variables
+        for group in groups:
+            if self.granularity == "global":
+                columns = [everyone.index(h) for h in group.heads]
+                owners = everyone
+                group_coefficients = ops.take(coefficients, columns, axis=2)
+                segments = None
+            else:
+                owners = group.heads
+                group_coefficients, segments = self._group_coefficients(
+                    group, context, totals
+                )
+            if per_head:
+                for i, owner in enumerate(owners):
+                    group.write(
+                        result[owner], group_coefficients[:, i], segments
+                    )
+                continue
+            row_weights = ops.convert_to_tensor(
+                [[context.head_weights[h] for h in owners]], "float32"
+            )
+            combined = ops.matmul(row_weights, group_coefficients)[:, 0]
+            group.write(result, combined, segments)
+        if per_head:
+            return result
+        return result, totals.diagnostics()
+
+    def _flattened_groups(self, head_gradients, position):
+        """The variable groups, flattened, with their Gram matrices."""
         groups = []
         for heads, variables in _groups(head_gradients, position):
             rows, segments, num_segments, split = _flatten(
@@ -100,71 +141,40 @@ class ProjectingAggregator(GradientAggregator):
             )
             gram_matrix = None
             if len(heads) > 1 or self.granularity == "global":
-                gram_matrix = surgery.gram(rows, segments, num_segments)
+                gram_matrix = gram.gram(rows, segments, num_segments)
             groups.append(
-                (heads, variables, rows, segments, split, gram_matrix)
+                _Group(heads, variables, rows, segments, split, gram_matrix)
             )
-        totals = _Totals()
-        for heads, _, _, _, _, gram_matrix in groups:
-            if len(heads) > 1:
-                totals.add_cosines(
-                    surgery.cosine_totals(ops.sum(gram_matrix, axis=0))
-                )
+        return groups
 
-        if self.granularity == "global":
-            everyone = sorted(range(num_heads), key=lambda h: position[h])
-            total = ops.zeros((num_heads, num_heads), "float32")
-            for heads, _, _, _, _, gram_matrix in groups:
-                embed = _embedding(heads, everyone)
-                total = total + ops.matmul(
-                    ops.matmul(ops.transpose(embed), ops.sum(gram_matrix, 0)),
-                    embed,
-                )
-            coefficients, projected, considered = self.coefficients(
-                total[None], everyone, context
+    def _global_coefficients(self, groups, everyone, context, totals):
+        """One surgery on the Gram matrix of the whole parameter vector."""
+        num_heads = len(everyone)
+        total = ops.zeros((num_heads, num_heads), "float32")
+        for group in groups:
+            embed = _embedding(group.heads, everyone)
+            total = total + ops.matmul(
+                ops.matmul(ops.transpose(embed), ops.sum(group.gram_matrix, 0)),
+                embed,
             )
-            totals.add_projections(projected, considered)
+        coefficients, projected, considered = self.coefficients(
+            total[None], everyone, context
+        )
+        totals.add_projections(projected, considered)
+        return coefficients
 
-        if per_head:
-            result = [[None] * num_variables for _ in range(num_heads)]
-        else:
-            result = [None] * num_variables
-        for heads, variables, rows, segments, split, gram_matrix in groups:
-            if self.granularity == "global":
-                columns = [everyone.index(h) for h in heads]
-                group_coefficients = ops.take(coefficients, columns, axis=2)
-                owners = everyone
-                segments = None
-            elif len(heads) > 1:
-                group_coefficients, projected, considered = self.coefficients(
-                    gram_matrix, heads, context
-                )
-                totals.add_projections(projected, considered)
-                owners = heads
-            else:
-                group_coefficients = ops.ones((1, 1, 1), "float32")
-                segments = None
-                owners = heads
-            if per_head:
-                for i, owner in enumerate(owners):
-                    vector = surgery.combine_rows(
-                        group_coefficients[:, i], rows, segments
-                    )
-                    for v, gradient in zip(variables, split(vector)):
-                        result[owner][v] = gradient
-                continue
-            row_weights = ops.convert_to_tensor(
-                [[weights[h] for h in owners]], "float32"
-            )
-            combined = ops.matmul(row_weights, group_coefficients)[:, 0]
-            vector = surgery.combine_rows(combined, rows, segments)
-            for v, gradient in zip(variables, split(vector)):
-                result[v] = gradient
-        if per_head:
-            return result
-        return result, totals.diagnostics()
+    def _group_coefficients(self, group, context, totals):
+        """`(coefficients, segments)` of one group's own surgery."""
+        if len(group.heads) == 1:
+            # One head: its gradient as it is.
+            return ops.ones((1, 1, 1), "float32"), None
+        coefficients, projected, considered = self.coefficients(
+            group.gram_matrix, group.heads, context
+        )
+        totals.add_projections(projected, considered)
+        return coefficients, group.segments
 
-    def surgery(self, rows, ranks, step, gram_sum=None):
+    def merge_branch_gradients(self, rows, ranks, step, gram_sum=None):
         """Representation surgery: rows of branch gradients -> their sum.
 
         Args:
@@ -189,20 +199,37 @@ class ProjectingAggregator(GradientAggregator):
             head_weights=(1.0,) * len(order),
             step=step,
         )
-        gram_matrix = surgery.gram(ordered, None, None)
+        gram_matrix = gram.gram(ordered, None, None)
         if gram_sum is not None:
             gram_matrix = gram_sum(gram_matrix)
         coefficients, projected, considered = self.coefficients(
             gram_matrix, list(range(len(order))), context
         )
-        combined = surgery.combine_rows(
+        combined = gram.combine_rows(
             ops.sum(coefficients, axis=1), ordered, None
         )
-        cosine_total, pairs = surgery.cosine_totals(gram_matrix[0])
+        cosine_total, pairs = gram.cosine_totals(gram_matrix[0])
         return combined, (cosine_total, pairs, projected, considered)
 
     def get_config(self):
         return {"granularity": self.granularity, "epsilon": self.epsilon}
+
+
+class _Group(typing.NamedTuple):
+    """Variables reached by the same heads, as rows of one matrix."""
+
+    heads: list
+    variables: list
+    rows: object
+    segments: object
+    split: object
+    gram_matrix: object
+
+    def write(self, result, coefficients, segments):
+        """Stores the rows combined by `coefficients` into `result`."""
+        vector = gram.combine_rows(coefficients, self.rows, segments)
+        for v, gradient in zip(self.variables, self.split(vector)):
+            result[v] = gradient
 
 
 class _Totals:

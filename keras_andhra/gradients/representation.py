@@ -18,13 +18,13 @@ from keras import ops
 PROBE_SIZE = 4
 
 
-def fan_out(x, num_branches, combine, probe):
+def fan_out(x, num_branches, merge, probe):
     """Returns `num_branches` copies of `x` with a surgical gradient.
 
     Args:
         x: The signal at the split.
         num_branches: How many copies.
-        combine: `combine(rows) -> (combined, counts)`: gradients of the
+        merge: `merge(rows) -> (merged, counts)`: gradients of the
             copies `(num_branches, n)` in float32 -> one gradient `(n,)`
             and the four diagnostic counts.
         probe: The probe tensor, `(4,)` float32.
@@ -43,8 +43,8 @@ def fan_out(x, num_branches, combine, probe):
             rows = ops.reshape(
                 ops.cast(upstream, "float32"), (num_branches, -1)
             )
-            combined, counts = combine(rows)
-            gradient = ops.cast(ops.reshape(combined, ops.shape(x)), x.dtype)
+            merged, counts = merge(rows)
+            gradient = ops.cast(ops.reshape(merged, ops.shape(x)), x.dtype)
             counts = ops.stack([ops.cast(c, "float32") for c in counts])
             return gradient, counts
 

@@ -2,6 +2,7 @@ import keras
 from keras import ops
 
 from keras_andhra.layers import branch_paths
+from keras_andhra.utils import arguments
 
 
 @keras.saving.register_keras_serializable(package="keras_andhra")
@@ -57,7 +58,7 @@ class AndhraSplit(keras.layers.Layer):
 
     def __init__(self, num_branches=2, activation="relu", **kwargs):
         super().__init__(**kwargs)
-        if isinstance(num_branches, bool) or not isinstance(num_branches, int):
+        if not arguments.is_int(num_branches):
             raise TypeError(
                 "`num_branches` must be a positive int, the number of "
                 "branches per incoming tensor. Received: "
@@ -77,9 +78,6 @@ class AndhraSplit(keras.layers.Layer):
             else keras.activations.get(activation)
         )
         self.prelus = []
-        # Set by `AndhraModel` while it traces a training step with
-        # representation-level gradient surgery: `fan_out(x, i)` returns
-        # the branch copies of incoming tensor `i`.
         self._fan_out = None
 
     def build(self, input_shape):
@@ -102,6 +100,27 @@ class AndhraSplit(keras.layers.Layer):
                     prelu.build(shape)
                     self.prelus.append(prelu)
 
+    def set_fan_out(self, fan_out):
+        """Sets how the signal is handed to the branches (or `None`).
+
+        By default every branch gets the incoming tensor itself, and the
+        backward pass sums the branches' gradients. A training step that
+        works on the gradients arriving at the split (representation-level
+        gradient surgery) sets `fan_out(x, i)`, which returns the
+        `num_branches` copies of incoming tensor `i` with its own backward
+        pass, while it traces, and `None` after.
+
+        Args:
+            fan_out: A function `(x, i) -> list of num_branches tensors`,
+                or `None` for the plain copies.
+        """
+        if fan_out is not None and not callable(fan_out):
+            raise TypeError(
+                "`fan_out` must be a function `(x, i) -> copies` or None. "
+                f"Received: fan_out={fan_out!r}"
+            )
+        self._fan_out = fan_out
+
     def call(self, inputs):
         tensors, _ = branch_paths.as_branch_list(inputs)
         outputs = []
@@ -119,8 +138,8 @@ class AndhraSplit(keras.layers.Layer):
                     outputs.append(self._activation_fn(copy))
         return outputs
 
-    def __call__(self, inputs, *args, **kwargs):
-        outputs = super().__call__(inputs, *args, **kwargs)
+    def compute_output_spec(self, inputs, *args, **kwargs):
+        outputs = super().compute_output_spec(inputs, *args, **kwargs)
         paths = branch_paths.input_paths(inputs)
         if self.num_branches > 1:
             paths = [

@@ -1,7 +1,7 @@
 import keras
 from keras import ops
 
-from keras_andhra import backend
+from keras_andhra.layers import branch_execution
 from keras_andhra.layers import branch_paths
 from keras_andhra.layers import stacked_execution
 
@@ -126,7 +126,7 @@ class BranchBlock(keras.layers.Layer):
             for s in output_shapes
         )
         # Resolved once: `call` runs every step, eagerly on PyTorch.
-        self._choose_auto_execution()
+        self.prefer_execution()
         if self.execution == "stacked" and not self._stackable:
             raise ValueError(
                 "`execution='stacked'` needs branches of one shape whose "
@@ -135,8 +135,20 @@ class BranchBlock(keras.layers.Layer):
                 f"input_shape={input_shape}"
             )
 
-    def _choose_auto_execution(self, per_head_gradients=False):
-        """Resolves `"auto"` for the plain or the per-head gradient step."""
+    def prefer_execution(self, per_head_gradients=False):
+        """Resolves `execution="auto"` for the training step in use.
+
+        The stacked execution runs a level's branches as one wide kernel.
+        A step that takes every head's gradient separately walks only its
+        own copy in the loop, but the whole wide kernel when stacked, so
+        `"auto"` resolves to the loop for it. `AndhraModel` calls this
+        when its gradient aggregator changes; an explicit `"loop"` or
+        `"stacked"` is never overridden.
+
+        Args:
+            per_head_gradients: Whether the training step computes one
+                gradient per head.
+        """
         if per_head_gradients:
             # Every head's backward pass walks the whole of a stacked
             # (grouped) kernel, but only its own copy in the loop: with
@@ -144,7 +156,7 @@ class BranchBlock(keras.layers.Layer):
             # ABNet: 1.57x the plain step against 3.5x stacked).
             self._auto_execution = "loop"
         else:
-            self._auto_execution = backend.default_branch_execution(
+            self._auto_execution = branch_execution.default_branch_execution(
                 stacked_execution.max_channels(self.copies[0])
             )
 
@@ -184,8 +196,8 @@ class BranchBlock(keras.layers.Layer):
             ]
         return list(outputs) if was_list else outputs[0]
 
-    def __call__(self, inputs, *args, **kwargs):
-        outputs = super().__call__(inputs, *args, **kwargs)
+    def compute_output_spec(self, inputs, *args, **kwargs):
+        outputs = super().compute_output_spec(inputs, *args, **kwargs)
         tensors, _ = branch_paths.as_branch_list(outputs)
         branch_paths.set_paths(tensors, branch_paths.input_paths(inputs))
         return outputs

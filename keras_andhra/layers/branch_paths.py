@@ -2,14 +2,18 @@
 
 A branch path is a tuple of branch indices, one per split taken from the
 network input: `()` for the trunk, `(1, 0)` for the first branch of the
-second branch. `AndhraSplit` and `BranchBlock` record the path on the
-symbolic tensors they return while a functional model is being built, and
-`HeadCollector` turns the paths of its inputs into head names.
+second branch. `AndhraSplit` and `BranchBlock` record the path of the
+symbolic tensors they return (in `compute_output_spec`, while a
+functional model is being built), and `HeadCollector` turns the paths of
+its inputs into head names. The paths live here, in a table keyed weakly
+by tensor, not on the tensors.
 """
+
+import weakref
 
 import keras
 
-_PATH_ATTR = "_keras_andhra_branch_path"
+_PATHS = weakref.WeakKeyDictionary()
 
 
 def as_branch_list(inputs):
@@ -28,7 +32,7 @@ def input_paths(inputs):
     tensors, _ = as_branch_list(inputs)
     paths = []
     for i, tensor in enumerate(tensors):
-        path = getattr(tensor, _PATH_ATTR, None)
+        path = _PATHS.get(tensor) if _is_symbolic(tensor) else None
         if path is None:
             path = (i,) if len(tensors) > 1 else ()
         paths.append(tuple(path))
@@ -38,8 +42,12 @@ def input_paths(inputs):
 def set_paths(tensors, paths):
     """Records `paths` on symbolic `tensors` (eager tensors are left be)."""
     for tensor, path in zip(tensors, paths):
-        if isinstance(tensor, keras.KerasTensor):
-            setattr(tensor, _PATH_ATTR, tuple(path))
+        if _is_symbolic(tensor):
+            _PATHS[tensor] = tuple(path)
+
+
+def _is_symbolic(tensor):
+    return isinstance(tensor, keras.KerasTensor)
 
 
 def head_names(paths):

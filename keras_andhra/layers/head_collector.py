@@ -86,13 +86,13 @@ class HeadCollector(keras.layers.Layer):
         tensors, _ = branch_paths.as_branch_list(inputs)
         return ops.stack(tensors, axis=1)
 
-    def __call__(self, inputs, *args, **kwargs):
+    def compute_output_spec(self, inputs, *args, **kwargs):
         if self._head_names is None:
             names = branch_paths.head_names(branch_paths.input_paths(inputs))
             if len(set(names)) != len(names):
                 names = [f"head_{i}" for i in range(len(names))]
             self._head_names = tuple(names)
-        return super().__call__(inputs, *args, **kwargs)
+        return super().compute_output_spec(inputs, *args, **kwargs)
 
     def compute_output_shape(self, input_shape):
         shapes = branch_paths.branch_shapes(input_shape)

@@ -3,12 +3,12 @@
 A size-gated layer allocates `capacity` units up front and scales unit
 `m` (1-based) by a gate that a trainable size switches on smoothly:
 
-* `mode="paper"` (Radhakrishnan et al., method A): the size `N` is a unit
+* `method="paper"` (Radhakrishnan et al., method A): the size `N` is a unit
   count; unit `m` is scaled by `theta(min(N, capacity) - m + 1)`, with
   `theta(n) = 0` for `n < 0`, `sin^2(pi n / 2)` on `[0, 1]` and 1 above.
   `N = 2.5` means units 1 and 2 fully on, unit 3 half way (gate 0.5), the
   rest off.
-* `mode="controller"` (the released JAX code, method B): a controller `c`
+* `method="controller"` (the released JAX code, method B): a controller `c`
   sets the fraction `s = sin^2(pi c / 2)` of the capacity that is on:
   the first `floor(s * capacity)` units fully, the next one by the
   fractional rest, the others not.
@@ -22,8 +22,9 @@ import keras
 from keras import ops
 
 from keras_andhra.layers import activation_kinds
+from keras_andhra.utils import arguments
 
-MODES = ("paper", "controller")
+METHODS = ("paper", "controller")
 CONTROLLER_PENALTY = 0.32
 CONTROLLER_TARGET = 1.0
 
@@ -47,41 +48,42 @@ class SizeGatedLayer(keras.layers.Layer):
         size=0.0,
         target=None,
         penalty=None,
-        mode="paper",
+        method="paper",
         feed_size=False,
         activation=None,
         kernel_initializer="glorot_uniform",
         bias_initializer="zeros",
         capacity_name="capacity",
+        mode=None,
         **kwargs,
     ):
         super().__init__(**kwargs)
-        if (
-            isinstance(capacity, bool)
-            or not isinstance(capacity, int)
-            or capacity < 1
-        ):
+        method = arguments.renamed("method", method, "mode", mode, "paper")
+        if not arguments.is_int(capacity) or capacity < 1:
             raise ValueError(
                 f"`{capacity_name}` must be an int of at least 1, the number "
                 "of units allocated up front. Received: "
                 f"{capacity_name}={capacity!r}"
             )
-        if mode not in MODES:
+        if method not in METHODS:
             raise ValueError(
-                f"`mode` must be one of {MODES}. Received: mode={mode!r}"
+                f"`method` must be one of {METHODS}. Received: "
+                f"method={method!r}"
             )
-        if not _is_number(size):
+        if not arguments.is_number(size):
             raise TypeError(f"`size` must be a number. Received: size={size!r}")
-        if target is None and mode == "controller":
+        if target is None and method == "controller":
             target = CONTROLLER_TARGET
-        if target is not None and (not _is_number(target) or target < 0):
+        if target is not None and (
+            not arguments.is_number(target) or target < 0
+        ):
             raise ValueError(
                 "`target` must be a non-negative number, the size the size "
                 f"loss pulls towards (or None). Received: target={target!r}"
             )
         if penalty is None:
-            penalty = CONTROLLER_PENALTY if mode == "controller" else 0.0
-        if not _is_number(penalty) or penalty < 0:
+            penalty = CONTROLLER_PENALTY if method == "controller" else 0.0
+        if not arguments.is_number(penalty) or penalty < 0:
             raise ValueError(
                 "`penalty` must be a non-negative number, the weight of the "
                 f"size loss. Received: penalty={penalty!r}"
@@ -95,7 +97,7 @@ class SizeGatedLayer(keras.layers.Layer):
         self.initial_size = float(size)
         self.target = None if target is None else float(target)
         self.penalty = float(penalty)
-        self.mode = mode
+        self.method = method
         self.feed_size = bool(feed_size)
         self.activation = keras.activations.get(activation)
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
@@ -152,7 +154,7 @@ class SizeGatedLayer(keras.layers.Layer):
         """The gate of every unit, `(capacity,)`, from the current size."""
         size = ops.cast(self.size, "float32")
         units = ops.arange(1, self.capacity + 1, dtype="float32")
-        if self.mode == "paper":
+        if self.method == "paper":
             return theta(ops.minimum(size, float(self.capacity)) - units + 1.0)
         fraction = ops.square(ops.sin(math.pi / 2.0 * size))
         return ops.clip(fraction * self.capacity - units + 1.0, 0.0, 1.0)
@@ -165,7 +167,7 @@ class SizeGatedLayer(keras.layers.Layer):
     def active_size(self):
         """The number of units now on, as a float (a fractional last unit)."""
         size = float(ops.convert_to_numpy(self.size))
-        if self.mode == "paper":
+        if self.method == "paper":
             return min(max(size, 0.0), float(self.capacity))
         return math.sin(math.pi / 2.0 * size) ** 2 * self.capacity
 
@@ -213,7 +215,7 @@ class SizeGatedLayer(keras.layers.Layer):
                 "size": self.initial_size,
                 "target": self.target,
                 "penalty": self.penalty,
-                "mode": self.mode,
+                "method": self.method,
                 "feed_size": self.feed_size,
                 "activation": keras.activations.serialize(self.activation),
                 "kernel_initializer": keras.initializers.serialize(
@@ -225,7 +227,3 @@ class SizeGatedLayer(keras.layers.Layer):
             }
         )
         return config
-
-
-def _is_number(value):
-    return isinstance(value, (int, float)) and not isinstance(value, bool)

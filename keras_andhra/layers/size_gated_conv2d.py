@@ -2,6 +2,7 @@ import keras
 from keras import ops
 
 from keras_andhra.layers import size_gate
+from keras_andhra.utils import arguments
 
 _PADDINGS = ("valid", "same")
 
@@ -13,7 +14,7 @@ class SizeGatedConv2D(size_gate.SizeGatedLayer):
     The convolutional form of `SizeGatedDense`: `max_filters` filters are
     allocated up front and output channel `m` (1-based) of
     `activation(conv(x) + b)` is multiplied by the gate of the trainable
-    size `N` (`mode="paper"`: `theta(min(N, max_filters) - m + 1)`). The
+    size `N` (`method="paper"`: `theta(min(N, max_filters) - m + 1)`). The
     size loss `penalty * (N - target)**2` joins the layer's losses. With
     `feed_size=True`, `N` enters as an extra constant input channel.
     Channels whose gate is 0 are exactly 0 and get exactly zero gradient.
@@ -28,8 +29,8 @@ class SizeGatedConv2D(size_gate.SizeGatedLayer):
         size: Initial size `N` (or controller value `c`).
         target: The size the size loss pulls towards, or `None`.
         penalty: The size loss's weight (`None`: 0, or 0.32 in controller
-            mode).
-        mode: `"paper"` or `"controller"` (see `SizeGatedDense`).
+            method).
+        method: `"paper"` or `"controller"` (see `SizeGatedDense`).
         feed_size: Whether `N` is also an input channel.
         **kwargs: `kernel_initializer`, `bias_initializer`, and base layer
             keyword arguments such as `name`.
@@ -68,7 +69,7 @@ class SizeGatedConv2D(size_gate.SizeGatedLayer):
         size=0.0,
         target=None,
         penalty=None,
-        mode="paper",
+        method="paper",
         feed_size=False,
         **kwargs,
     ):
@@ -77,7 +78,7 @@ class SizeGatedConv2D(size_gate.SizeGatedLayer):
             size=size,
             target=target,
             penalty=penalty,
-            mode=mode,
+            method=method,
             feed_size=feed_size,
             activation=activation,
             capacity_name="max_filters",
@@ -141,14 +142,14 @@ class SizeGatedConv2D(size_gate.SizeGatedLayer):
 
 
 def _pair(value, name):
-    if isinstance(value, int) and not isinstance(value, bool):
-        return (value, value)
+    if arguments.is_int(value):
+        return (int(value), int(value))
     if (
         isinstance(value, (tuple, list))
         and len(value) == 2
-        and all(isinstance(v, int) and not isinstance(v, bool) for v in value)
+        and all(arguments.is_int(v) for v in value)
     ):
-        return tuple(value)
+        return tuple(int(v) for v in value)
     raise ValueError(
         f"`{name}` must be an int or a pair of ints. Received: {name}={value!r}"
     )

@@ -11,7 +11,7 @@ class SizeGatedDense(size_gate.SizeGatedLayer):
     The layer allocates `max_units` units and multiplies unit `m`
     (1-based) of `activation(x W + b)` by a gate that a trainable scalar,
     the size `N`, opens smoothly (Nimble networks): with the default
-    `mode="paper"`, `theta(min(N, max_units) - m + 1)`, where `theta` is 0
+    `method="paper"`, `theta(min(N, max_units) - m + 1)`, where `theta` is 0
     below 0, `sin^2(pi n / 2)` on `[0, 1]` and 1 above. `N` is trained by
     the same gradient descent as the weights; the size loss
     `penalty * (N - target)**2`, added to the layer's losses, pulls it
@@ -28,7 +28,7 @@ class SizeGatedDense(size_gate.SizeGatedLayer):
     so every unit sees it through its own weight (the paper's "prepended
     1", whose weight is `N`).
 
-    `mode="controller"` reproduces the released JAX code's variant: the
+    `method="controller"` reproduces the released JAX code's variant: the
     trainable value is a controller `c`, the first `s * max_units` units
     are on with `s = sin^2(pi c / 2)` (the last one fractionally), and the
     size loss defaults to `0.32 * (c - 1)**2`, which drives the layer to
@@ -44,13 +44,14 @@ class SizeGatedDense(size_gate.SizeGatedLayer):
     Args:
         max_units: The capacity: units allocated up front.
         activation: Activation applied before the gate (the paper: tanh).
-        size: Initial size `N` (paper mode: a unit count; 0 starts with no
+        size: Initial size `N` (paper method: a unit count; 0 starts with no
             unit on) or controller value `c`.
         target: The size the size loss pulls towards (`None`: no size
-            loss; controller mode: 1).
+            loss; controller method: 1).
         penalty: The size loss's weight `lambda` (`None`: 0, or 0.32 in
-            controller mode).
-        mode: `"paper"` or `"controller"`.
+            controller method).
+        method: `"paper"` or `"controller"` (formerly `mode`, which
+            still works, with a deprecation warning).
         feed_size: Whether `N` is also an input feature.
         kernel_initializer: Initializer of the kernel.
         bias_initializer: Initializer of the bias.
@@ -89,7 +90,7 @@ class SizeGatedDense(size_gate.SizeGatedLayer):
         size=0.0,
         target=None,
         penalty=None,
-        mode="paper",
+        method="paper",
         feed_size=False,
         kernel_initializer="glorot_uniform",
         bias_initializer="zeros",
@@ -100,7 +101,7 @@ class SizeGatedDense(size_gate.SizeGatedLayer):
             size=size,
             target=target,
             penalty=penalty,
-            mode=mode,
+            method=method,
             feed_size=feed_size,
             activation=activation,
             kernel_initializer=kernel_initializer,

@@ -25,8 +25,8 @@ import weakref
 import keras
 from keras import ops
 
+from keras_andhra.compat import functional_graph
 from keras_andhra.layers import activation_kinds
-from keras_andhra.layers import functional_graph
 from keras_andhra.layers.size_gated_dense import SizeGatedDense
 
 _CHANNEL_WISE_LAYERS = (

@@ -7,6 +7,7 @@ from keras_andhra import layers
 from keras_andhra.layers import branch_paths
 from keras_andhra.models import resnet_blocks
 from keras_andhra.models.andhra_model import AndhraModel
+from keras_andhra.utils import arguments
 
 _NUM_SPLIT_POINTS = resnet_blocks.NUM_STAGES - 1
 
@@ -90,7 +91,7 @@ def abnet(
         residual_units, num_classes, width, input_shape, activation
     )
     split_after = _resolve_splits(num_levels, split_after)
-    if isinstance(num_branches, bool) or not isinstance(num_branches, int):
+    if not arguments.is_int(num_branches):
         raise TypeError(
             "`num_branches` must be a positive int. Received: "
             f"num_branches={num_branches!r}"
@@ -101,56 +102,30 @@ def abnet(
             f"num_branches={num_branches}"
         )
 
-    if not isinstance(share_final_activation, bool):
-        raise TypeError(
-            "`share_final_activation` must be True or False. Received: "
-            f"share_final_activation={share_final_activation!r}"
-        )
+    arguments.check_bool(
+        "share_final_activation", share_final_activation, TypeError
+    )
     inputs = keras.Input(input_shape, name="images")
     trunk = resnet_blocks.stem(inputs, width, residual_units, activation)
-    branches = [trunk]
-    for level, split in enumerate(split_after):
-        index = level + 2
-        branches = layers.AndhraSplit(
-            num_branches if split else 1,
-            activation=activation,
-            name=f"split{level + 1}" if split else f"act{level + 1}",
-        )(branches)
+    stage = functools.partial(
+        _stage,
+        width=width,
+        residual_units=residual_units,
+        activation=activation,
+        final_activation=activation,
+    )
+    branches = _branching_stages(
+        [trunk],
+        split_after,
+        num_branches,
+        activation,
+        stage,
         # The last stage ends with the classifier (and its final
-        # activation), unless every head shares that activation: then the
-        # classifiers are a block of their own, after it.
-        head = index == resnet_blocks.NUM_STAGES and not share_final_activation
-        builder = _stage_builder(
-            tuple(branches[0].shape[1:]),
-            functools.partial(
-                _stage,
-                index=index,
-                width=width,
-                residual_units=residual_units,
-                activation=activation,
-                num_classes=num_classes if head else None,
-                final_activation=activation,
-            ),
-            f"stage{index}",
-        )
-        branches = layers.BranchBlock(builder, name=f"stage{index}")(branches)
+        # activation), unless every head shares that activation.
+        num_classes=None if share_final_activation else num_classes,
+    )
     if share_final_activation:
-        final = resnet_blocks.activation_layer(activation, "final_act")
-        paths = branch_paths.input_paths(branches)
-        branches = [final(branch) for branch in branches]
-        # A plain layer does not carry the branch paths the heads are
-        # named by; they pass through it unchanged.
-        branch_paths.set_paths(branches, paths)
-        builder = _stage_builder(
-            tuple(branches[0].shape[1:]),
-            functools.partial(
-                resnet_blocks.classifier,
-                num_classes=num_classes,
-                activation=None,
-            ),
-            "classifier",
-        )
-        branches = layers.BranchBlock(builder, name="classifier")(branches)
+        branches = _shared_activation_heads(branches, activation, num_classes)
     outputs = layers.HeadCollector(name="heads")(branches)
     name = f"abnet_{num_branches}g_r{residual_units}"
     if share_final_activation:
@@ -160,11 +135,52 @@ def abnet(
     return AndhraModel(inputs, outputs, name=name)
 
 
+def _branching_stages(
+    branches, split_after, num_branches, activation, stage, num_classes
+):
+    """Stages 2-4, each after an ANDHRA split (or a plain activation)."""
+    for level, split in enumerate(split_after):
+        index = level + 2
+        branches = layers.AndhraSplit(
+            num_branches if split else 1,
+            activation=activation,
+            name=f"split{level + 1}" if split else f"act{level + 1}",
+        )(branches)
+        last = index == resnet_blocks.NUM_STAGES
+        builder = _stage_builder(
+            tuple(branches[0].shape[1:]),
+            functools.partial(
+                stage, index=index, num_classes=num_classes if last else None
+            ),
+            f"stage{index}",
+        )
+        branches = layers.BranchBlock(builder, name=f"stage{index}")(branches)
+    return branches
+
+
+def _shared_activation_heads(branches, activation, num_classes):
+    """One final activation shared by every branch, then the classifiers
+    as a block of their own."""
+    final = resnet_blocks.activation_layer(activation, "final_act")
+    paths = branch_paths.input_paths(branches)
+    branches = [final(branch) for branch in branches]
+    # A plain layer does not carry the branch paths the heads are named
+    # by; they pass through it unchanged.
+    branch_paths.set_paths(branches, paths)
+    builder = _stage_builder(
+        tuple(branches[0].shape[1:]),
+        functools.partial(
+            resnet_blocks.classifier, num_classes=num_classes, activation=None
+        ),
+        "classifier",
+    )
+    return layers.BranchBlock(builder, name="classifier")(branches)
+
+
 def _resolve_splits(num_levels, split_after):
     if split_after is None:
         if (
-            isinstance(num_levels, bool)
-            or not isinstance(num_levels, int)
+            not arguments.is_int(num_levels)
             or not 0 <= num_levels <= _NUM_SPLIT_POINTS
         ):
             raise ValueError(

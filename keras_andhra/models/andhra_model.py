@@ -1,4 +1,5 @@
 import contextlib
+import dataclasses
 
 import keras
 from keras import ops
@@ -6,12 +7,25 @@ from keras import ops
 from keras_andhra import backend
 from keras_andhra.gradients import GradientAggregator
 from keras_andhra.layers import AndhraSplit
+from keras_andhra.layers import BranchBlock
 from keras_andhra.layers import HeadCollector
-from keras_andhra.models import gradient_step
+from keras_andhra.models import head_losses
 from keras_andhra.models import head_metrics
+from keras_andhra.models import training_step
 
-_REDUCTIONS = ("mean", "sum")
-_HEAD_LABELS = ("auto", "shared", "per_head")
+
+@dataclasses.dataclass
+class _Compiled:
+    """What `AndhraModel.compile` sets up, in one plain object.
+
+    Kept out of Keras's attribute tracking, which would list the metrics
+    of every compile forever; the model lists the current metrics itself,
+    as Keras lists its own compiled metrics.
+    """
+
+    loss: head_losses.HeadLoss
+    metrics: head_metrics.HeadMetrics
+    config: dict
 
 
 @keras.saving.register_keras_serializable(package="keras_andhra")
@@ -45,9 +59,10 @@ class AndhraModel(backend.HeadTrainer, keras.Model):
     `keras_andhra.gradients.Mean()`) and the training step computes every
     head's gradient inside the one compiled step, each from that head's own
     output before the heads are stacked, hands them to the aggregator and
-    applies its result. Set it before `fit` (a callback that changes it
-    mid-fit rebuilds the train function with
-    `model.make_train_function(force=True)`).
+    applies its result: the per-head step, `model.head_step` (a
+    `keras_andhra.models.HeadStep`, which each backend runs).
+    Set it before `fit` (a callback that changes it mid-fit rebuilds the
+    train function with `model.make_train_function(force=True)`).
 
     Example:
 
@@ -69,17 +84,13 @@ class AndhraModel(backend.HeadTrainer, keras.Model):
     ```
     """
 
-    @property
-    def head_names(self):
-        """Names of the heads, in the order of the output's head axis."""
-        return self._collector().head_names
+    _compiled_heads = None
+    _gradient_aggregator = None
+    _head_step = None
 
     @property
-    def num_heads(self):
-        """The number of heads."""
-        return self._collector().num_heads
-
-    def _collector(self):
+    def head_collector(self):
+        """The `HeadCollector` layer whose output is the model's output."""
         for layer in reversed(self.layers):
             if isinstance(layer, HeadCollector):
                 return layer
@@ -87,6 +98,16 @@ class AndhraModel(backend.HeadTrainer, keras.Model):
             "An AndhraModel needs a `HeadCollector` layer making its output; "
             "end the network with `keras_andhra.layers.HeadCollector()`."
         )
+
+    @property
+    def head_names(self):
+        """Names of the heads, in the order of the output's head axis."""
+        return self.head_collector.head_names
+
+    @property
+    def num_heads(self):
+        """The number of heads."""
+        return self.head_collector.num_heads
 
     def compile(
         self,
@@ -117,255 +138,166 @@ class AndhraModel(backend.HeadTrainer, keras.Model):
             **kwargs: Other `keras.Model.compile` arguments
                 (`jit_compile`, `run_eagerly`, `steps_per_execution`, ...).
         """
-        if loss is None:
-            raise ValueError(
-                "`AndhraModel.compile` needs a `loss`, which it applies to "
-                "every head, e.g. loss='sparse_categorical_crossentropy'."
-            )
-        if isinstance(loss, (list, tuple, dict)):
-            raise ValueError(
-                "`AndhraModel` applies one loss to every head; pass a single "
-                "loss, and `head_weights` to weight the heads. Received: "
-                f"loss={loss!r}"
-            )
+        head_losses.check_loss(loss)
         if kwargs.get("loss_weights") is not None:
             raise ValueError(
                 "`AndhraModel` weights its heads with `head_weights` (one "
                 "float per head), not `loss_weights`. Received: "
                 f"loss_weights={kwargs['loss_weights']!r}"
             )
-        if getattr(loss, "reduction", "sum_over_batch_size") in (None, "none"):
-            raise ValueError(
-                "The heads' losses are reduced to one number per head, so the "
-                "loss needs a reduction ('sum_over_batch_size', 'mean', "
-                "'sum' or 'mean_with_sample_weight'). Received: "
-                f"reduction={loss.reduction!r}"
-            )
-        if head_reduction not in _REDUCTIONS:
-            raise ValueError(
-                f"`head_reduction` must be one of {_REDUCTIONS}. Received: "
-                f"head_reduction={head_reduction!r}"
-            )
-        if head_labels not in _HEAD_LABELS:
-            raise ValueError(
-                f"`head_labels` must be one of {_HEAD_LABELS}. Received: "
-                f"head_labels={head_labels!r}"
-            )
-        if head_weights is not None:
-            head_weights = [float(w) for w in head_weights]
-            if len(head_weights) != self.num_heads:
-                raise ValueError(
-                    f"`head_weights` needs one weight per head "
-                    f"({self.num_heads}). Received: {len(head_weights)} "
-                    f"weights."
-                )
+        head_loss = head_losses.HeadLoss(
+            loss, self.num_heads, head_reduction, head_weights, head_labels
+        )
         if metrics is not None and not isinstance(metrics, (list, tuple)):
             metrics = [metrics]
         super().compile(optimizer=optimizer, loss=None, **kwargs)
-        self._head_loss = keras.losses.get(loss)
-        self._head_reduction = head_reduction
-        self._head_weights = head_weights
-        self._head_labels = head_labels
-        # Kept out of Keras's automatic tracking (which would keep every
-        # compile's metrics forever); listed by the `metrics` property, the
-        # way Keras lists its own compiled metrics.
-        self.__dict__["_head_metrics"] = head_metrics.HeadMetrics(
-            self.head_names, metrics or ()
+        self._compiled_heads = _Compiled(
+            loss=head_loss,
+            metrics=head_metrics.HeadMetrics(self.head_names, metrics or ()),
+            config={
+                "loss": keras.saving.serialize_keras_object(loss),
+                "metrics": keras.saving.serialize_keras_object(metrics),
+                "head_reduction": head_reduction,
+                "head_weights": head_loss.weights,
+                "head_labels": head_labels,
+            },
         )
         self._show_diagnostics()
-        self._andhra_compile_config = {
-            "loss": keras.saving.serialize_keras_object(loss),
-            "metrics": keras.saving.serialize_keras_object(metrics),
-            "head_reduction": head_reduction,
-            "head_weights": head_weights,
-            "head_labels": head_labels,
-        }
+
+    @property
+    def head_loss(self):
+        """The compiled Keras loss applied to every head (after `compile`)."""
+        return self._compiled().loss.loss
+
+    @property
+    def head_loss_weights(self):
+        """The weight of every head in the combined loss (after `compile`):
+        `1 / num_heads` each with `head_reduction="mean"`, 1 with
+        `"sum"`, or the compiled `head_weights`."""
+        return self._compiled().loss.head_weights()
+
+    @property
+    def head_metrics(self):
+        """The per-head metrics object (after `compile`): every head's
+        loss and compiled metrics, the best head, the ensemble vote."""
+        return self._compiled().metrics
+
+    def _compiled(self):
+        if self._compiled_heads is None:
+            raise ValueError(
+                "The model's head loss and metrics come from `compile`: "
+                "call `model.compile(...)` first."
+            )
+        return self._compiled_heads
 
     @property
     def metrics(self):
         metrics = super().metrics
-        head = self.__dict__.get("_head_metrics")
-        if self.compiled and head is not None:
-            metrics = metrics[:1] + [head] + metrics[1:]
+        if self.compiled and self._compiled_heads is not None:
+            metrics = metrics[:1] + [self._compiled_heads.metrics] + metrics[1:]
         return metrics
 
     def compute_loss(
         self, x=None, y=None, y_pred=None, sample_weight=None, training=True
     ):
-        head_losses = self._head_losses(y, y_pred, sample_weight)
-        self._head_metrics.update_losses(head_losses)
-        total = self._combine(head_losses, self.regularization_loss())
+        losses = self._compiled().loss.per_head(y, y_pred, sample_weight)
+        total = self.combined_loss(losses, self.regularization_loss())
+        self.head_metrics.update_losses(losses, total, ops.shape(y_pred)[0])
         return backend.scale_loss_for_replicas(total)
 
-    def _combine(self, head_losses, regularization):
-        """The combined loss: reduced head losses plus regularisation."""
-        if self._head_weights is not None:
-            total = ops.sum(
-                head_losses * ops.convert_to_tensor(self._head_weights)
-            )
-        elif self._head_reduction == "sum":
-            total = ops.sum(head_losses)
-        else:
-            total = ops.mean(head_losses)
-        if regularization is not None:
-            total = total + ops.cast(regularization, total.dtype)
-        return total
+    def combined_loss(self, head_losses, regularization=None):
+        """The loss the model trains on: the head losses combined as
+        compiled (`head_reduction`, `head_weights`), plus regularisation.
+
+        Args:
+            head_losses: The heads' losses, a tensor `(num_heads,)`.
+            regularization: The regularisation loss, or `None`.
+        """
+        return self._compiled().loss.total_loss(head_losses, regularization)
 
     def compute_metrics(self, x, y, y_pred, sample_weight=None):
-        y_heads, sparse = self._labels_per_head(y, y_pred.shape)
-        self._head_metrics.update_state(
+        y_heads, sparse = self._compiled().loss.labels_per_head(y, y_pred.shape)
+        self.head_metrics.update_state(
             y_heads, y_pred, sample_weight, sparse=sparse
         )
         return self.get_metrics_result()
 
-    def _head_losses(self, y, y_pred, sample_weight, y_heads=None):
-        """Loss of every head, `(num_heads,)`, in one loss call.
-
-        Each head's loss is reduced as Keras reduces the loss on its own
-        (the loss's `reduction`, sample weights of per-sample or
-        per-step shape).
-        """
-        if y_heads is None:
-            y_heads, _ = self._labels_per_head(y, y_pred.shape)
-        if keras.backend.standardize_dtype(y_pred.dtype) in (
-            "float16",
-            "bfloat16",
-        ):
-            y_pred = ops.cast(y_pred, "float32")
-        num_heads = y_pred.shape[1]
-        flat_pred = ops.reshape(y_pred, (-1,) + tuple(y_pred.shape[2:]))
-        flat_true = ops.reshape(y_heads, (-1,) + tuple(y_heads.shape[2:]))
-        loss = self._head_loss
-        if isinstance(loss, keras.losses.Loss):
-            per_sample = loss.call(flat_true, flat_pred)
-        else:
-            per_sample = loss(flat_true, flat_pred)
-        # Rows are (sample, head) pairs, sample-major; losses may keep
-        # more axes (per time step, per pixel).
-        per_sample = ops.cast(per_sample, "float32")
-        per_sample = ops.reshape(
-            per_sample, (-1, num_heads) + tuple(per_sample.shape[1:])
-        )
-        rank = len(per_sample.shape)
-        weight = None
-        if sample_weight is not None:
-            # (batch, 1, ...): the same weights for every head, brought to
-            # the loss's rank as Keras does.
-            weight = ops.expand_dims(ops.cast(sample_weight, "float32"), 1)
-            while len(weight.shape) < rank:
-                weight = ops.expand_dims(weight, -1)
-            while len(weight.shape) > rank and weight.shape[-1] == 1:
-                weight = ops.squeeze(weight, -1)
-            per_sample = per_sample * weight
-        axes = (0,) + tuple(range(2, rank))
-        reduction = getattr(loss, "reduction", "sum_over_batch_size")
-        if reduction == "sum":
-            return ops.sum(per_sample, axis=axes)
-        if reduction == "mean_with_sample_weight" and weight is not None:
-            return ops.divide_no_nan(
-                ops.sum(per_sample, axis=axes), ops.sum(weight)
-            )
-        return ops.mean(per_sample, axis=axes)
-
-    def _labels_per_head(self, y, pred_shape):
-        """Returns labels with a head axis and whether they are sparse."""
-        y = ops.convert_to_tensor(y)
-        rest = tuple(pred_shape[2:])
-        num_heads = pred_shape[1]
-        rank = len(y.shape) - 1
-        shared_sparse = tuple(y.shape[1:]) == rest[:-1]
-        shared_dense = tuple(y.shape[1:]) == rest
-        per_head_sparse = tuple(y.shape[1:]) == (num_heads,) + rest[:-1]
-        per_head_dense = tuple(y.shape[1:]) == (num_heads,) + rest
-        if rest and tuple(y.shape[1:]) == rest[:-1] + (1,) and rest[-1] != 1:
-            y = ops.squeeze(y, axis=-1)
-            shared_sparse, shared_dense = True, False
-        mode = self._head_labels
-        if mode == "auto":
-            shared = shared_sparse or shared_dense
-            per_head = per_head_sparse or per_head_dense
-            if shared and per_head:
-                raise ValueError(
-                    f"Labels of shape {tuple(y.shape)} fit both as one label "
-                    f"per sample and as one per head ({num_heads} heads); "
-                    "say which with compile(head_labels='shared') or "
-                    "compile(head_labels='per_head')."
-                )
-            mode = "shared" if shared else "per_head" if per_head else None
-        if mode == "shared" and (shared_sparse or shared_dense):
-            y = ops.broadcast_to(
-                ops.expand_dims(y, 1),
-                (ops.shape(y)[0], num_heads) + tuple(y.shape[1:]),
-            )
-            return y, shared_sparse and not shared_dense
-        if mode == "per_head" and (per_head_sparse or per_head_dense):
-            return y, per_head_sparse and not per_head_dense
-        raise ValueError(
-            f"Labels of shape {tuple(y.shape)} fit no head: the model's "
-            f"output is (batch, {num_heads}, {', '.join(map(str, rest))}). "
-            "Give one label per sample (shape (batch,) + label shape) or one "
-            f"per head (shape (batch, {num_heads}) + label shape). rank "
-            f"{rank + 1} labels received."
-        )
-
     @property
     def gradient_aggregator(self):
         """The `GradientAggregator` of the training step, or `None`."""
-        return self.__dict__.get("_gradient_aggregator")
+        return self._gradient_aggregator
 
     @gradient_aggregator.setter
     def gradient_aggregator(self, aggregator):
-        if aggregator is not None and not isinstance(
-            aggregator, GradientAggregator
-        ):
+        self._check_aggregator(aggregator)
+        self._gradient_aggregator = aggregator
+        self._show_diagnostics()
+        self._head_step = (
+            None if aggregator is None else self.make_head_step(aggregator)
+        )
+        per_head = aggregator is not None and aggregator.needs_head_gradients
+        for layer in self.layers:
+            if isinstance(layer, BranchBlock):
+                layer.prefer_execution(per_head)
+
+    @property
+    def head_step(self):
+        """The per-head training step, or `None` for Keras's own step.
+
+        A `keras_andhra.models.HeadStep`, made (by
+        `make_head_step`) when `gradient_aggregator` is set. Each
+        backend's `train_step` runs it once per step.
+        """
+        return self._head_step
+
+    def make_head_step(self, aggregator):
+        """Returns the `HeadStep` that trains with `aggregator`.
+
+        Override to change how the per-head step computes its forward
+        pass (return a subclass of `HeadStep`).
+        """
+        return training_step.HeadStep(self, aggregator)
+
+    def _check_aggregator(self, aggregator):
+        if aggregator is None:
+            return
+        if not isinstance(aggregator, GradientAggregator):
             raise TypeError(
                 "`gradient_aggregator` must be a "
                 "keras_andhra.gradients.GradientAggregator (such as "
                 f"`Mean()`) or None. Received: {aggregator!r}"
             )
-        if aggregator is not None and aggregator.diagnostic_keys:
-            if self.num_heads < 2:
-                raise ValueError(
-                    f"{type(aggregator).__name__} works between heads; this "
-                    f"model has one ({self.head_names[0]!r}). Train it "
-                    "without a gradient aggregator."
-                )
-            if not aggregator.needs_head_gradients and not any(
-                isinstance(layer, AndhraSplit) and layer.num_branches > 1
-                for layer in self.layers
-            ):
-                raise ValueError(
-                    "Representation-level surgery works on the gradients "
-                    "arriving at the model's AndhraSplit layers, and this "
-                    "model has none with two branches or more at its top "
-                    "level. Use granularity='per_variable' (or 'global')."
-                )
-            unknown = set(aggregator.diagnostic_keys) - set(
-                head_metrics.GRADIENT_KEYS
+        if not aggregator.diagnostic_keys:
+            return
+        if self.num_heads < 2:
+            raise ValueError(
+                f"{type(aggregator).__name__} works between heads; this "
+                f"model has one ({self.head_names[0]!r}). Train it "
+                "without a gradient aggregator."
             )
-            if unknown:
-                raise ValueError(
-                    f"Aggregator diagnostics must use the keys "
-                    f"{head_metrics.GRADIENT_KEYS}. Received: "
-                    f"{sorted(unknown)}"
-                )
-        self.__dict__["_gradient_aggregator"] = aggregator
-        self._show_diagnostics()
-        if aggregator is not None:
-            # Built now, not in the traced step: torch.compile cannot trace
-            # the construction of Keras models.
-            self._leaves_model()
-            gradient_step.head_reach(self)
-        gradient_step.set_branch_execution(
-            self,
-            aggregator is not None and aggregator.needs_head_gradients,
+        if not aggregator.needs_head_gradients and not any(
+            isinstance(layer, AndhraSplit) and layer.num_branches > 1
+            for layer in self.layers
+        ):
+            raise ValueError(
+                "Representation-level surgery works on the gradients "
+                "arriving at the model's AndhraSplit layers, and this "
+                "model has none with two branches or more at its top "
+                "level. Use granularity='per_variable' (or 'global')."
+            )
+        unknown = set(aggregator.diagnostic_keys) - set(
+            head_metrics.GRADIENT_KEYS
         )
+        if unknown:
+            raise ValueError(
+                f"Aggregator diagnostics must use the keys "
+                f"{head_metrics.GRADIENT_KEYS}. Received: {sorted(unknown)}"
+            )
 
     def _show_diagnostics(self):
-        metrics = self.__dict__.get("_head_metrics")
-        if metrics is not None:
+        if self._compiled_heads is not None:
             aggregator = self.gradient_aggregator
-            metrics.gradient_keys = tuple(
+            self._compiled_heads.metrics.gradient_keys = tuple(
                 () if aggregator is None else aggregator.diagnostic_keys
             )
 
@@ -379,10 +311,9 @@ class AndhraModel(backend.HeadTrainer, keras.Model):
 
     def _evaluating(self):
         """Evaluation computes no gradients: no gradient diagnostics."""
-        metrics = self.__dict__.get("_head_metrics")
-        if metrics is None:
+        if self._compiled_heads is None:
             return contextlib.nullcontext()
-        return metrics.hiding_gradients()
+        return self._compiled_heads.metrics.hiding_gradients()
 
     def per_head_losses(self, y, leaves, sample_weight=None):
         """The loss of every head, each from that head's own output.
@@ -398,10 +329,11 @@ class AndhraModel(backend.HeadTrainer, keras.Model):
         Returns:
             A list of scalar losses, one per head.
         """
+        loss = self._compiled().loss
         shape = (leaves[0].shape[0], len(leaves)) + tuple(leaves[0].shape[1:])
-        y_heads, _ = self._labels_per_head(y, shape)
+        y_heads, _ = loss.labels_per_head(y, shape)
         return [
-            self._head_losses(
+            loss.per_head(
                 None,
                 ops.expand_dims(leaf, 1),
                 sample_weight,
@@ -410,71 +342,12 @@ class AndhraModel(backend.HeadTrainer, keras.Model):
             for index, leaf in enumerate(leaves)
         ]
 
-    def head_step_losses(self, x, y, sample_weight=None):
-        """The training forward pass of the per-head gradient steps.
-
-        Returns:
-            `(leaves, head_losses, regularization)`: the heads' outputs
-            (unstacked), one loss per head, and the regularisation loss
-            (or `None`).
-        """
-        leaves = self.head_outputs(x, training=True)
-        head_losses = self.per_head_losses(y, leaves, sample_weight)
-        return leaves, head_losses, self.regularization_loss()
-
     def head_outputs(self, x, training=False):
         """Runs the model and returns the heads' outputs, unstacked."""
-        return list(self._leaves_model()(x, training=training))
-
-    def _leaves_model(self):
-        leaves = self.__dict__.get("_leaves")
-        if leaves is None:
-            # Shares every layer (and variable) with this model; kept out
-            # of tracking so that its variables are not listed twice.
-            leaves = keras.Model(self.input, self._collector().input)
-            self.__dict__["_leaves"] = leaves
-        return leaves
-
-    def aggregate_gradients(
-        self, head_gradients, extra=None, variables=(), scale=None, step=0
-    ):
-        """Aggregates per-head gradients; adds `extra`; fills unreached.
-
-        Gradients of heads whose path does not reach a variable are
-        dropped (the model reads the paths from its graph), so aggregators
-        see `None` there on every backend.
-
-        Args:
-            head_gradients: One list of gradients (or `None`) per head.
-            extra: Optional gradients to add once (the regularisation's).
-            variables: The variables (or their values), for the shapes of
-                the zeros given to variables that no gradient reached.
-            scale: The loss scale the gradients carry (mixed precision),
-                undone for the aggregator and redone after; `None` if
-                none.
-            step: The optimizer's iteration counter.
-
-        Returns:
-            `(gradients, diagnostics)`: one gradient tensor per variable,
-            and the aggregator's diagnostics for the logs.
-        """
-        return gradient_step.aggregate(
-            self, head_gradients, extra, variables, scale, step
-        )
-
-    def split_surgery(self, probe, scale=None, step=0):
-        """Context: the aggregator's surgery at every split (representation).
-
-        While it is active, every `AndhraSplit` with two branches or more
-        hands out its copies through an op whose backward pass combines
-        the branches' gradients with the aggregator's surgery, and adds
-        the diagnostic counts to the gradient of `probe` (zeros, `(4,)`).
-        """
-        return gradient_step.split_surgery(self, probe, scale, step)
-
-    def surgery_diagnostics(self, probe_gradient):
-        """The logged diagnostics from the gradient of the surgery probe."""
-        return gradient_step.surgery_diagnostics(probe_gradient)
+        step = self._head_step
+        if step is None:
+            return list(ops.unstack(self(x, training=training), axis=1))
+        return list(step.leaves_model(x, training=training))
 
     def regularization_loss(self):
         """The sum of the model's regularisation losses, or `None`."""
@@ -486,9 +359,9 @@ class AndhraModel(backend.HeadTrainer, keras.Model):
 
     def get_compile_config(self):
         config = super().get_compile_config()
-        if config is not None and hasattr(self, "_andhra_compile_config"):
+        if config is not None and self._compiled_heads is not None:
             config = dict(config)
-            config.update(self._andhra_compile_config)
+            config.update(self._compiled_heads.config)
             if self.gradient_aggregator is not None:
                 config["gradient_aggregator"] = (
                     keras.saving.serialize_keras_object(
@@ -505,40 +378,3 @@ class AndhraModel(backend.HeadTrainer, keras.Model):
             self.gradient_aggregator = aggregator
         if self.built:
             self.optimizer.build(self.trainable_variables)
-
-    def record_step(
-        self,
-        x,
-        y,
-        leaves,
-        head_losses,
-        sample_weight=None,
-        regularization=None,
-        diagnostics=None,
-    ):
-        """Updates the logs after a per-head gradient step.
-
-        Args:
-            x: The batch's inputs.
-            y: The batch's labels.
-            leaves: The heads' outputs, unstacked.
-            head_losses: The heads' losses (scalars, unscaled).
-            sample_weight: Optional per-sample weights.
-            regularization: The step's regularisation loss, or `None`.
-            diagnostics: The aggregator's diagnostics (a dict), logged
-                under their keys.
-
-        Returns:
-            The logs dict, as `compute_metrics` returns it.
-        """
-        head_losses = ops.stack(head_losses)
-        self._head_metrics.update_losses(head_losses)
-        total = self._combine(head_losses, regularization)
-        batch_size = ops.shape(keras.tree.flatten(x)[0])[0]
-        # Keras has no public hook for the `loss` entry of the logs; its own
-        # steps update this tracker. andhra_model_test checks the value.
-        self._loss_tracker.update_state(total, sample_weight=batch_size)
-        y_pred = ops.stack(leaves, axis=1)
-        if diagnostics:
-            self._head_metrics.update_gradients(diagnostics)
-        return self.compute_metrics(x, y, y_pred, sample_weight)

@@ -1,21 +1,30 @@
-"""Per-head metrics for `AndhraModel`, vectorised across heads.
+"""Per-head metrics and their log keys: the one home of both.
 
 One `HeadMetrics` object keeps, for every head, the mean loss and every
-compiled metric, plus the best head's accuracy and the majority-vote
-ensemble's accuracy. Accuracy-type metrics are computed for all heads at
-once from the stacked `(batch, num_heads, ...)` predictions; any other
-Keras metric runs one instance per head.
+compiled metric, plus the combined loss, the best head's accuracy and
+the majority-vote ensemble's accuracy. Accuracy-type metrics are computed
+for all heads at once from the stacked `(batch, num_heads, ...)`
+predictions; any other Keras metric runs one instance per head.
+
+The log keys: `loss`, `<head>_loss`, `<head>_<metric>`, `best_<metric>`,
+`ensemble_<metric>`, the aggregators' `GRADIENT_KEYS`, and `val_` in front
+during validation. The callbacks read per-head metrics back with
+`head_keys` and `read`.
 """
 
 import contextlib
+import warnings
 
 import keras
+import numpy as np
 from keras import ops
+
+from keras_andhra.gradients.projection import DIAGNOSTIC_KEYS
 
 #: The keys under which gradient aggregators report to the training logs:
 #: the mean cosine between head gradients where they share variables, and
 #: the fraction of (pair, variable) projections made.
-GRADIENT_KEYS = ("gradient_cosine", "gradient_projected")
+GRADIENT_KEYS = DIAGNOSTIC_KEYS
 
 _ACCURACY = (
     "accuracy",
@@ -37,6 +46,13 @@ class HeadMetrics(keras.metrics.Metric):
         )
         self.loss_count = self.add_variable(
             shape=(), initializer="zeros", name="loss_count"
+        )
+        # The combined loss, a mean over examples as Keras's own `loss`.
+        self.combined_total = self.add_variable(
+            shape=(), initializer="zeros", name="combined_total"
+        )
+        self.combined_count = self.add_variable(
+            shape=(), initializer="zeros", name="combined_count"
         )
         self.accuracy_names = []
         self.others = []
@@ -65,6 +81,8 @@ class HeadMetrics(keras.metrics.Metric):
         self._own = [
             self.loss_total,
             self.loss_count,
+            self.combined_total,
+            self.combined_count,
             self.gradient_total,
             self.gradient_count,
         ]
@@ -88,10 +106,17 @@ class HeadMetrics(keras.metrics.Metric):
                 variables.extend(metric.variables)
         return variables
 
-    def update_losses(self, head_losses):
-        """Adds one batch's per-head mean losses `(num_heads,)`."""
+    def update_losses(self, head_losses, total, batch_size):
+        """Adds one batch's head losses `(num_heads,)` and combined loss.
+
+        The combined loss is the `loss` of the logs, weighted by the
+        batch's size as Keras weighs its own.
+        """
         self.loss_total.assign_add(ops.cast(head_losses, self.dtype))
         self.loss_count.assign_add(ops.cast(1, self.dtype))
+        size = ops.cast(batch_size, self.dtype)
+        self.combined_total.assign_add(ops.cast(total, self.dtype) * size)
+        self.combined_count.assign_add(size)
 
     def update_gradients(self, diagnostics):
         """Adds one step's gradient diagnostics (a dict of scalars)."""
@@ -153,7 +178,9 @@ class HeadMetrics(keras.metrics.Metric):
         self.count.assign_add(ops.sum(weights))
 
     def result(self):
-        results = {}
+        results = {
+            "loss": ops.divide_no_nan(self.combined_total, self.combined_count)
+        }
         losses = self.loss_total / ops.maximum(self.loss_count, 1.0)
         for index, head in enumerate(self.head_names):
             results[f"{head}_loss"] = losses[index]
@@ -198,3 +225,67 @@ def _clone_metric(spec):
     if isinstance(function, keras.metrics.Metric):
         return function.__class__.from_config(function.get_config())
     return keras.metrics.MeanMetricWrapper(function, name=_metric_name(spec))
+
+
+# Reading per-head metrics back from the logs (the callbacks). A per-head
+# metric is named as it would be without the head: `"val_accuracy"`
+# stands for `val_<head>_accuracy` of every head.
+
+MODES = ("auto", "min", "max")
+
+# Besides names with "loss": metrics that are errors, so lower is better.
+_ERRORS = (
+    "loss",
+    "error",
+    "crossentropy",
+    "hinge",
+    "divergence",
+    "poisson",
+    "logcosh",
+    "mae",
+    "mse",
+    "mape",
+    "msle",
+)
+
+
+def lower_is_better(monitor, mode):
+    """Whether a lower `monitor` value is better under `mode`.
+
+    `"auto"` reads the name: losses and error metrics (`"val_loss"`,
+    `"val_mae"`, `"mean_squared_error"`, ...) are minimised, the rest
+    (accuracy, AUC, ...) maximised.
+    """
+    if mode == "auto":
+        return any(word in monitor for word in _ERRORS)
+    return mode == "min"
+
+
+def head_keys(monitor, head_names):
+    """The log keys of `monitor` for every head, in head order."""
+    prefix = "val_" if monitor.startswith("val_") else ""
+    metric = monitor[len(prefix) :]
+    return [f"{prefix}{head}_{metric}" for head in head_names]
+
+
+def read(logs, head_keys, caller, monitor, consequence=""):
+    """The heads' values as an array, or `None` (with a warning) if absent.
+
+    Args:
+        logs: The epoch's logs.
+        head_keys: From `head_keys`.
+        caller: The callback's name, to start the warning with.
+        monitor: The metric as the user named it.
+        consequence: What the caller does instead, for the warning
+            (e.g. `", so the heads keep their order"`).
+    """
+    missing = [key for key in head_keys if key not in (logs or {})]
+    if missing:
+        warnings.warn(
+            f"{caller}: the per-head metric {missing[0]!r} (for "
+            f"monitor={monitor!r}) is not in the logs{consequence}. "
+            f"Available metrics are: {', '.join(sorted(logs or {}))}.",
+            stacklevel=3,
+        )
+        return None
+    return np.array([float(logs[key]) for key in head_keys])

@@ -13,6 +13,8 @@ import math
 
 import keras
 
+from keras_andhra.utils import arguments
+
 NUM_STAGES = 4
 
 
@@ -127,7 +129,7 @@ def validate(residual_units, num_classes, width, input_shape, activation):
         ("num_classes", num_classes, 1),
         ("width", width, 1),
     ):
-        if isinstance(value, bool) or not isinstance(value, int):
+        if not arguments.is_int(value):
             raise TypeError(
                 f"`{arg}` must be an int. Received: {arg}={value!r}"
             )

@@ -12,16 +12,16 @@ visited.
 """
 
 import math
-import numbers
 import weakref
 
 import keras
 
+from keras_andhra.compat import functional_graph
 from keras_andhra.layers import AndhraSplit
 from keras_andhra.layers import BranchBlock
 from keras_andhra.layers import HeadCollector
 from keras_andhra.layers import branch_paths
-from keras_andhra.layers import functional_graph
+from keras_andhra.utils import heads
 
 
 def collector_of(model):
@@ -57,35 +57,9 @@ def head_names_of(model):
     return names
 
 
-def integer_index(head):
-    """`head` as an `int` if it is an integer (NumPy's too), else `None`."""
-    if isinstance(head, numbers.Integral) and not isinstance(head, bool):
-        return int(head)
-    return None
-
-
 def head_index(model, head):
     """The position of `head` (a name from `model.head_names` or an index)."""
-    names = collector_of(model).head_names
-    if isinstance(head, str):
-        if head not in names:
-            raise ValueError(
-                f"Unknown head {head!r}. The model's heads are {names}. "
-                f"Received: head={head!r}"
-            )
-        return names.index(head)
-    index = integer_index(head)
-    if index is None:
-        raise TypeError(
-            "`head` must be a head name (from `model.head_names`) or an int "
-            f"index. Received: head={head!r}"
-        )
-    if not -len(names) <= index < len(names):
-        raise ValueError(
-            f"Head index {index} is out of range for a model with "
-            f"{len(names)} heads. Received: head={index}"
-        )
-    return index % len(names)
+    return heads.head_index(head, collector_of(model).head_names)
 
 
 class _Branch:

@@ -1,11 +1,13 @@
-"""Running a functional model's graph with each operation swapped.
+"""Fence: running a functional model's graph with each operation swapped.
 
-Stacked execution runs a functional block's graph with every layer replaced
-by its stacked form; head extraction runs a network's graph with every
-layer replaced by a fresh copy. Keras has no public way to run a
-functional graph with swapped operations; `Functional.call` itself does it
-through one method, wrapped here once. tests/branch_block_test.py fails
-loudly if Keras renames it.
+Stacked execution runs a functional block's graph with every layer
+replaced by its stacked form, on real tensors inside `call`; head walking
+runs a network's graph with every layer replaced. Keras has no public way
+to run a functional graph with swapped operations on real tensors
+(`keras.models.clone_model(call_function=...)` rebuilds a symbolic model
+instead); `Functional.call` itself does it through one private method
+(`_run_through_graph`), used here and nowhere else.
+tests/compat_test.py fails loudly, naming this module, if Keras changes it.
 """
 
 import keras

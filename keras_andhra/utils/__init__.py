@@ -1,0 +1,1 @@
+"""Small helpers every group shares: argument checks and head lookup."""
