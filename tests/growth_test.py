@@ -222,7 +222,7 @@ def test_growth_refuses_what_it_cannot_widen(rng):
         fit(flattened)
     fit(flattened, grow_at=None)  # logging and schedules still work
     controller = keras.Sequential(
-        [keras.Input((3,)), layers.SizeGatedDense(4, mode="controller")]
+        [keras.Input((3,)), layers.SizeGatedDense(4, method="controller")]
     )
     with pytest.raises(ValueError, match="in controller mode the size is"):
         fit(controller)

@@ -58,7 +58,7 @@ def test_sets_osgd_in_head_order_and_restores_the_model(data):
 def test_explicit_order_and_start_epoch(data):
     model = tree_model(num_branches=3)
     osgd = callbacks.OrthogonalGradients(
-        order=["head_2"], start_epoch=1, mode="conflicting"
+        order=["head_2"], start_epoch=1, projection="conflicting"
     )
     spy = Spy()
     history = model.fit(
@@ -66,7 +66,7 @@ def test_explicit_order_and_start_epoch(data):
     ).history
     assert spy.aggregators[0] is None
     assert spy.aggregators[1].order == ["head_2", "head_0", "head_1"]
-    assert spy.aggregators[1].mode == "conflicting"
+    assert spy.aggregators[1].projection == "conflicting"
     assert osgd.history[0] is None
     assert "gradient_cosine" not in spy.logs[0]
     assert "gradient_cosine" in spy.logs[1]

@@ -183,8 +183,8 @@ def test_bad_arguments():
         layers.SizeGatedDense(4, target=1.0, penalty=-0.1)
     with pytest.raises(ValueError, match="A size penalty needs a `target`"):
         layers.SizeGatedDense(4, penalty=0.1)
-    with pytest.raises(ValueError, match="`mode` must be one of"):
-        layers.SizeGatedDense(4, mode="nimble")
+    with pytest.raises(ValueError, match="`method` must be one of"):
+        layers.SizeGatedDense(4, method="nimble")
     with pytest.raises(TypeError, match="`size` must be a number"):
         layers.SizeGatedDense(4, size="2")
     with pytest.raises(ValueError, match="`padding` must be one of"):

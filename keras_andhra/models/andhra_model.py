@@ -250,6 +250,13 @@ class AndhraModel(backend.HeadTrainer, keras.Model):
         """
         return self._head_step
 
+    def make_train_function(self, force=False):
+        if self._head_step is not None:
+            # Read now, outside any traced step: walking the graph builds
+            # Keras models, which `torch.compile` cannot trace.
+            self._head_step.routing.head_reach()
+        return super().make_train_function(force=force)
+
     def make_head_step(self, aggregator):
         """Returns the `HeadStep` that trains with `aggregator`.
 
@@ -347,7 +354,7 @@ class AndhraModel(backend.HeadTrainer, keras.Model):
         step = self._head_step
         if step is None:
             return list(ops.unstack(self(x, training=training), axis=1))
-        return list(step.leaves_model(x, training=training))
+        return list(step.leaves_model()(x, training=training))
 
     def regularization_loss(self):
         """The sum of the model's regularisation losses, or `None`."""
