@@ -68,15 +68,8 @@ def main(argv=None):
         model = ka.experiments.build_model(
             name, data.num_classes, data.image_shape, width=recipe.width
         )
-        recipe.compile(model, int(data.train.cardinality()))
         print(f"\n{model.name}: {model.count_params():,} parameters")
-        model.fit(
-            data.train,
-            validation_data=data.validation,
-            epochs=recipe.epochs,
-            callbacks=[data.epoch_sync()],
-            shuffle=False,
-        )
+        recipe.fit(model, data)
         models[family] = model
     report = ka.evaluation.rank_heads(
         models["abnet"],

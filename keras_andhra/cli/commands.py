@@ -136,20 +136,10 @@ def _fit(models, recipe, data):
     import time
 
     seconds = {}
-    steps = int(data.train.cardinality())
     for name, net in models.items():
-        recipe.compile(net, steps)
         print(f"\nTraining {net.name} for {recipe.epochs} epochs")
         start = time.perf_counter()
-        net.fit(
-            data.train,
-            validation_data=data.validation,
-            epochs=recipe.epochs,
-            callbacks=[data.epoch_sync()],
-            # The pipeline shuffles, by seed and epoch.
-            shuffle=False,
-            verbose="auto",
-        )
+        recipe.fit(net, data)
         seconds[f"{name}_seconds"] = time.perf_counter() - start
     return seconds
 

@@ -200,6 +200,33 @@ class Recipe:
         )
         return model
 
+    def fit(self, model, data, callbacks=(), verbose="auto"):
+        """Compiles `model` with the recipe and fits it on `data`.
+
+        Trains on `data.train` for the recipe's epochs, validating on
+        `data.validation`, with `data.epoch_sync()` so that the pipeline
+        shuffles and augments by (seed, epoch), and Keras's own shuffling
+        off (the pipeline's order is the data's).
+
+        Args:
+            model: A Keras model giving logits.
+            data: An `ImageData` (from `load_data`).
+            callbacks: More Keras callbacks.
+            verbose: Passed to `fit`.
+
+        Returns:
+            The `History` of `fit`.
+        """
+        self.compile(model, int(data.train.cardinality()))
+        return model.fit(
+            data.train,
+            validation_data=data.validation,
+            epochs=self.epochs,
+            callbacks=[data.epoch_sync(), *callbacks],
+            shuffle=False,
+            verbose=verbose,
+        )
+
     def to_dict(self):
         config = dataclasses.asdict(self)
         if isinstance(self.augmentation, Augmentation):

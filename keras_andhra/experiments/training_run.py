@@ -164,7 +164,6 @@ def _fit(model, recipe, data, directory, select_on, verbose):
 
     Returns the selection state and the seconds `fit` took.
     """
-    recipe.compile(model, int(data.train.cardinality()))
     selection = SelectionCheckpoint(
         directory,
         selection_metric(model),
@@ -172,22 +171,13 @@ def _fit(model, recipe, data, directory, select_on, verbose):
     )
     callbacks = [
         keras.callbacks.BackupAndRestore(os.path.join(directory, "backup")),
-        data.epoch_sync(),
         selection,
         keras.callbacks.CSVLogger(
             os.path.join(directory, "history.csv"), append=True
         ),
     ]
     start = time.perf_counter()
-    model.fit(
-        data.train,
-        validation_data=data.validation,
-        epochs=recipe.epochs,
-        callbacks=callbacks,
-        # The pipeline shuffles, by seed and epoch.
-        shuffle=False,
-        verbose=verbose,
-    )
+    recipe.fit(model, data, callbacks, verbose=verbose)
     seconds = time.perf_counter() - start
     return selection.restore(), seconds
 
