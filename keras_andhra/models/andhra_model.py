@@ -354,7 +354,7 @@ class AndhraModel(backend.HeadTrainer, keras.Model):
         step = self._head_step
         if step is None:
             return list(ops.unstack(self(x, training=training), axis=1))
-        return list(step.leaves_model()(x, training=training))
+        return list(step.leaves_model(x, training=training))
 
     def regularization_loss(self):
         """The sum of the model's regularisation losses, or `None`."""

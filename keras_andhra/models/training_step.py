@@ -99,23 +99,11 @@ class HeadStep:
         self.model = model
         self.aggregator = aggregator
         self.routing = gradient_routing.GradientRouting(model, aggregator)
-        self._leaves_model = None
-        self.leaves_model()
-
-    def leaves_model(self):
-        """The model from the input to the heads' own outputs, unstacked.
-
-        It shares every layer (and variable) with the model. Made, and
-        called once symbolically, outside any traced step: Keras marks a
-        layer on its first call, and `torch.compile` cannot trace that
-        attribute write (nor the model's construction).
-        """
-        if self._leaves_model is None:
-            model = self.model
-            leaves = keras.Model(model.input, model.head_collector.input)
-            leaves(model.input)
-            self._leaves_model = leaves
-        return self._leaves_model
+        #: The model from the input to the heads' own outputs, unstacked,
+        #: sharing every layer (and variable) with the model. Made now,
+        #: not inside a traced step: `torch.compile` cannot trace the
+        #: construction of a Keras model.
+        self.leaves_model = keras.Model(model.input, model.head_collector.input)
 
     @property
     def needs_head_gradients(self):
@@ -126,7 +114,7 @@ class HeadStep:
     def forward(self, x, y, sample_weight=None):
         """The training forward pass: `StepOutputs`, each head's loss from
         its own output, so that its gradient walks only its path."""
-        leaves = list(self.leaves_model()(x, training=True))
+        leaves = list(self.leaves_model(x, training=True))
         head_losses = self.model.per_head_losses(y, leaves, sample_weight)
         return StepOutputs(
             leaves, head_losses, self.model.regularization_loss()
