@@ -326,6 +326,30 @@ def mixed_bfloat16():
     keras.config.set_dtype_policy(policy)
 
 
+@pytest.mark.parametrize("aggregator", [None, "mean"])
+def test_first_fit_traces_the_step_once(rng, aggregator):
+    # TensorFlow traces a `tf.function` twice when its first trace
+    # creates variables: the optimizer's slots are made before it.
+    from keras_andhra import gradients
+
+    model = small_model()
+    model.compile(optimizer="adam", loss=CE)
+    if aggregator:
+        model.gradient_aggregator = gradients.Mean()
+    calls = []
+    step = model.train_step
+
+    def counted(*args):  # JAX's step also takes the state
+        calls.append(1)
+        return step(*args)
+
+    model.train_step = counted
+    x, y = data(rng, n=8)
+    model.fit(x, y, batch_size=8, epochs=1, verbose=0)
+    assert len(calls) == 1
+    assert model.optimizer.built
+
+
 def test_mixed_precision_trains(rng, mixed_bfloat16):
     model = models.abnet(
         0, num_classes=3, width=4, num_levels=1, input_shape=(8, 8, 1)
