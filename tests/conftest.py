@@ -1,9 +1,22 @@
+import atexit
 import os
+import shutil
 import subprocess
+import tempfile
 
-import keras
-import numpy as np
-import pytest
+# JAX keeps what XLA compiled on disk for this run: the same step compiled
+# again (another seed, a reloaded model, a subprocess of a test) is read
+# back instead of compiled. Set before JAX is imported; subprocesses
+# inherit it. A fresh directory per run, so nothing crosses runs.
+if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
+    _jax_cache = tempfile.mkdtemp(prefix="keras-andhra-jax-cache-")
+    atexit.register(shutil.rmtree, _jax_cache, ignore_errors=True)
+    os.environ["JAX_COMPILATION_CACHE_DIR"] = _jax_cache
+    os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = "0.5"
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
 
 
 def pytest_report_header(config):

@@ -224,7 +224,7 @@ def reproduce_command(output, epochs):
         "--width",
         "2",
         "--batch-size",
-        "32",
+        "128",
         "--output",
         output,
     ]
@@ -238,7 +238,7 @@ def test_reproduce_killed_and_run_again_continues(tmp_path):
     log = tmp_path / "killed.log"
     with open(log, "w") as stderr:
         process = subprocess.Popen(
-            reproduce_command(killed, 8),
+            reproduce_command(killed, 4),
             env=env,
             stdout=subprocess.DEVNULL,
             stderr=stderr,
@@ -258,7 +258,7 @@ def test_reproduce_killed_and_run_again_continues(tmp_path):
     results = os.path.join(killed, "baseline-r0", "seed-0", "results.json")
     assert not os.path.exists(results), "the run ended before the kill"
     for output in (killed, str(tmp_path / "whole")):
-        run_python(reproduce_command(output, 8)[1:], env=env)
+        run_python(reproduce_command(output, 4)[1:], env=env)
     resumed = read_json(results)
     whole = read_json(
         tmp_path, "whole", "baseline-r0", "seed-0", "results.json"

@@ -23,6 +23,7 @@ HeadTrainer = _impl.HeadTrainer
 refresh_parameters = _impl.refresh_parameters
 num_replicas = _impl.num_replicas
 cross_replica_sum = _impl.cross_replica_sum
+outside_compilation = _impl.outside_compilation
 
 
 def scale_loss_for_replicas(loss):

@@ -22,3 +22,8 @@ def num_replicas():
 def cross_replica_sum(values):
     """Returns `values`: with one replica there is nothing to sum."""
     return values
+
+
+def outside_compilation(function):
+    """Returns `function`: nothing here compiles a step."""
+    return function

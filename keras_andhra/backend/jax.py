@@ -9,6 +9,9 @@ from keras_andhra.backend.generic import num_replicas as num_replicas
 
 # Keras keeps this backend's variables in no registry of its own.
 from keras_andhra.backend.generic import (
+    outside_compilation as outside_compilation,
+)
+from keras_andhra.backend.generic import (
     refresh_parameters as refresh_parameters,
 )
 

@@ -4,6 +4,9 @@ import tensorflow as tf
 
 # Keras keeps this backend's variables in no registry of its own.
 from keras_andhra.backend.generic import (
+    outside_compilation as outside_compilation,
+)
+from keras_andhra.backend.generic import (
     refresh_parameters as refresh_parameters,
 )
 

@@ -8,6 +8,18 @@ from keras_andhra.backend.generic import cross_replica_sum as cross_replica_sum
 from keras_andhra.backend.generic import num_replicas as num_replicas
 
 
+def outside_compilation(function):
+    """Runs `function` eagerly inside a `torch.compile`d step.
+
+    Gradient surgery works on one tensor per variable, and its shapes
+    change from variable to variable (the heads that reach each one);
+    Dynamo compiles it again for every shape (compiling an OSGD step took
+    twice as long as with the surgery left eager). Outside
+    `jit_compile=True` this changes nothing.
+    """
+    return torch.compiler.disable(function)
+
+
 def device_kind():
     """Returns "gpu" when Keras places tensors on CUDA, else "cpu"."""
     return "gpu" if torch.cuda.is_available() else "cpu"

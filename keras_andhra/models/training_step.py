@@ -166,7 +166,10 @@ class HeadStep:
         # replicas is OSGD on the whole batch): sum them first.
         per_objective = _sum_over_replicas(per_objective)
         extra = per_objective.pop()
-        gradients, diagnostics = self.routing.aggregate(
+        # A compiled step leaves the surgery eager where the backend's
+        # compiler would specialise it per variable shape (torch).
+        aggregate = backend.outside_compilation(self.routing.aggregate)
+        gradients, diagnostics = aggregate(
             per_objective, extra, scale, iteration
         )
         replicas = backend.num_replicas()
