@@ -48,6 +48,9 @@ def main(argv=None):
     )
     parser.add_argument("--data-dir")
     parser.add_argument("--residual-units", type=int, default=0)
+    parser.add_argument(
+        "--num-levels", type=int, default=3, help="split levels (2**L heads)"
+    )
     parser.add_argument("--width", type=int)
     parser.add_argument("--epochs", type=int)
     parser.add_argument("--batch-size", type=int)
@@ -66,7 +69,11 @@ def main(argv=None):
     for family in ("abnet", "baseline"):
         name = f"{family}-r{args.residual_units}"
         model = ka.experiments.build_model(
-            name, data.num_classes, data.image_shape, width=recipe.width
+            name,
+            data.num_classes,
+            data.image_shape,
+            width=recipe.width,
+            num_levels=args.num_levels,
         )
         print(f"\n{model.name}: {model.count_params():,} parameters")
         recipe.fit(model, data)
