@@ -149,6 +149,15 @@ def _write(results, output):
         json.dump(results, f, indent=2)
 
 
+def check_saved_models(args):
+    """Refuses, before the data loads, files that cannot be saved models."""
+    from keras_andhra.utils import arguments
+
+    arguments.check_model_file("saved_model", args.saved_model)
+    if args.baseline:
+        arguments.check_model_file("--baseline", args.baseline)
+
+
 def rank(args, data):
     """`keras-andhra rank MODEL`: ranks the heads of a saved model."""
     import keras

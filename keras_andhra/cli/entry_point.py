@@ -57,6 +57,8 @@ def run(argv=None):
         recipe = commands.recipe_of(args)
         if command == "reproduce":
             return commands.reproduce(args, recipe)
+        if command == "rank":
+            commands.check_saved_models(args)
         data = commands.load_data(args, recipe)
         if command == "rank":
             return commands.rank(args, data)

@@ -189,7 +189,10 @@ def _check_pair(pair, what):
             f"images, labels of shape {labels.shape}."
         )
     if len(labels) == 0:
-        raise ValueError(f"The {what} is empty: it has no images.")
+        raise ValueError(
+            f"The {what} is empty: it has no images. Pass one image or "
+            "more; check how the arrays were made or filtered."
+        )
     if not np.issubdtype(labels.dtype, np.integer):
         if not np.all(np.mod(labels, 1) == 0):
             raise ValueError(

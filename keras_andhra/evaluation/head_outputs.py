@@ -58,8 +58,9 @@ def check_labels(labels, num_classes, num_examples, what):
     if len(labels) and (labels.min() < 0 or labels.max() >= num_classes):
         raise ValueError(
             f"Labels out of range: the model has {num_classes} classes "
-            f"(0 to {num_classes - 1}). Received: `{what}` from "
-            f"{labels.min()} to {labels.max()}."
+            f"(0 to {num_classes - 1}); map the classes to 0.."
+            f"{num_classes - 1}. Received: `{what}` from {labels.min()} to "
+            f"{labels.max()}."
         )
     return labels
 
@@ -99,7 +100,11 @@ def _predict_batches(models, dataset, verbose, what):
         if progress is not None:
             progress.update(step + 1)
     if not labels:
-        raise ValueError(f"The {what} dataset yielded no batches.")
+        raise ValueError(
+            f"The {what} dataset yielded no batches: head evaluation needs "
+            "one example or more. Check how the data was loaded, filtered "
+            "or split."
+        )
     return [np.concatenate(o) for o in outputs], np.concatenate(labels)
 
 

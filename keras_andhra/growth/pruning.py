@@ -47,7 +47,8 @@ def prune_to_active(model):
     """
     if not isinstance(model, keras.Model):
         raise TypeError(
-            "`prune_to_active` takes a Keras model. Received: "
+            "`prune_to_active` takes a Keras model; load a saved one first "
+            "with `keras.saving.load_model(path)`. Received: model of type "
             f"{type(model).__name__}"
         )
     copy = model.__class__.from_config(model.get_config())

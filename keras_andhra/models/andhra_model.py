@@ -1,5 +1,6 @@
 import contextlib
 import dataclasses
+import inspect
 
 import keras
 from keras import ops
@@ -12,6 +13,9 @@ from keras_andhra.layers import HeadCollector
 from keras_andhra.models import head_losses
 from keras_andhra.models import head_metrics
 from keras_andhra.models import training_step
+from keras_andhra.utils import arguments
+
+_FIT_SIGNATURE = inspect.signature(keras.Model.fit)
 
 
 @dataclasses.dataclass
@@ -315,9 +319,46 @@ class AndhraModel(backend.HeadTrainer, keras.Model):
                 () if aggregator is None else aggregator.diagnostic_keys
             )
 
-    def evaluate(self, *args, **kwargs):
+    def fit(self, x=None, y=None, *args, **kwargs):
+        given = _FIT_SIGNATURE.bind(self, x, y, *args, **kwargs).arguments
+        self._check_data(x, y, "fit", finite=True)
+        validation = given.get("validation_data")
+        if isinstance(validation, (tuple, list)) and validation:
+            self._check_data(
+                validation[0],
+                validation[1] if len(validation) > 1 else None,
+                "fit",
+                finite=True,
+                names=("validation_data[0]", "validation_data[1]"),
+            )
+        elif validation is not None:
+            arguments.check_data("validation_data", validation, "fit")
+        return super().fit(x, y, *args, **kwargs)
+
+    def evaluate(self, x=None, y=None, *args, **kwargs):
+        self._check_data(x, y, "evaluate")
         with self._evaluating():
-            return super().evaluate(*args, **kwargs)
+            return super().evaluate(x, y, *args, **kwargs)
+
+    def predict(self, x, *args, **kwargs):
+        self._check_data(x, None, "predict")
+        return super().predict(x, *args, **kwargs)
+
+    def _check_data(self, x, y, purpose, finite=False, names=("x", "y")):
+        """Refuses, before any step runs, data that the step would take
+        silently or fail on unclearly: no examples, text, NaN inputs for
+        training, class indices a sparse loss cannot use."""
+        arguments.check_data(names[0], x, purpose, finite)
+        if len(self.inputs) == 1:
+            arguments.check_input_shape(names[0], x, self.inputs[0].shape[1:])
+        if y is None:
+            return
+        arguments.check_data(names[1], y, purpose, finite)
+        arguments.check_same_length(names, x, y)
+        if self._compiled_heads is not None:
+            self._compiled_heads.loss.check_labels(
+                names[1], y, self.outputs[0].shape
+            )
 
     def test_on_batch(self, *args, **kwargs):
         with self._evaluating():

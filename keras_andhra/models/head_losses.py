@@ -8,6 +8,7 @@ the loss on its own.
 """
 
 import keras
+import numpy as np
 from keras import ops
 
 from keras_andhra.utils import arguments
@@ -107,6 +108,49 @@ class HeadLoss:
             )
         return ops.mean(per_sample, axis=axes)
 
+    def check_labels(self, name, y, pred_shape):
+        """Refuses class indices that a sparse loss cannot use.
+
+        Read from arrays before any step runs: inside the step JAX gives
+        an index out of range a loss of 0 and trains on silently
+        (TensorFlow and PyTorch fail there, unclearly), and every backend
+        truncates a fractional index.
+        """
+        num_classes = pred_shape[-1]
+        fn = getattr(self.loss, "fn", self.loss)
+        if (
+            fn is not keras.losses.sparse_categorical_crossentropy
+            or num_classes is None
+            or not hasattr(y, "shape")
+        ):
+            return
+        labels = y if isinstance(y, np.ndarray) else ops.convert_to_numpy(y)
+        if isinstance(self.loss, keras.losses.Loss):
+            ignored = self.loss.get_config().get("ignore_class")
+            if ignored is not None:
+                labels = labels[labels != ignored]
+        if not labels.size:
+            return
+        fractional = labels[np.mod(labels, 1) != 0]
+        if fractional.size:
+            raise ValueError(
+                f"`{name}` must be whole class indices for a sparse "
+                "categorical loss, which would truncate "
+                f"{fractional[0]} to {int(fractional[0])}; round them, or "
+                f"map the classes to 0..{num_classes - 1}. Received: "
+                f"{name} of dtype {labels.dtype} with {fractional.size} "
+                "fractional values"
+            )
+        low, high = labels.min(), labels.max()
+        if low < 0 or high >= num_classes:
+            raise ValueError(
+                f"Labels out of range: the heads have {num_classes} classes, "
+                f"so `{name}` must hold class indices 0 to "
+                f"{num_classes - 1}. Map the classes to 0..{num_classes - 1}"
+                ", or give every head one output per class. Received: "
+                f"{name} from {low:g} to {high:g}"
+            )
+
     def labels_per_head(self, y, pred_shape):
         """Returns labels with a head axis and whether they are sparse."""
         y = ops.convert_to_tensor(y)
@@ -171,6 +215,15 @@ def check_loss(loss):
             "loss, and `head_weights` to weight the heads. Received: "
             f"loss={loss!r}"
         )
+    if isinstance(loss, str):
+        try:
+            keras.losses.get(loss)
+        except ValueError:
+            raise ValueError(
+                f"Unknown loss {loss!r}. Use a Keras loss name (such as "
+                "'sparse_categorical_crossentropy'), a function or a "
+                f"`keras.losses.Loss`. Received: loss={loss!r}"
+            ) from None
     if getattr(loss, "reduction", "sum_over_batch_size") in (None, "none"):
         raise ValueError(
             "The heads' losses are reduced to one number per head, so the "
